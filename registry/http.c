@@ -11,7 +11,8 @@ int registry_global_init(struct kiln_error *err)
 	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (rc != CURLE_OK)
-		return kiln_err(err, KILN_ENET, 0, "initialise libcurl: %s", curl_easy_strerror(rc));
+		return kiln_err(err, KILN_ENET, 0, "initialise libcurl: %s",
+				curl_easy_strerror(rc));
 	return 0;
 }
 
@@ -66,7 +67,8 @@ void registry_versions(struct kiln_buf *out)
 {
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 
-	kiln_buf_addf(out, "  libcurl %s (%s", v->version, v->ssl_version ? v->ssl_version : "no TLS");
+	kiln_buf_addf(out, "  libcurl %s (%s", v->version,
+		      v->ssl_version ? v->ssl_version : "no TLS");
 	if (v->features & CURL_VERSION_ASYNCHDNS)
 		kiln_buf_addf(out, ", resolver %s", v->ares ? "c-ares" : "threaded");
 	if (v->features & CURL_VERSION_HTTP2)

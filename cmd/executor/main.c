@@ -12,8 +12,8 @@
 #include "options.h"
 
 static const struct kiln_command commands[] = {
-	{"version", "", "print the version of kiln and of the libraries it links", cmd_version},
-	{"debug", "probe URL", "check that a registry URL can be reached from here", cmd_debug},
+	{ "version", "", "print the version of kiln and of the libraries it links", cmd_version },
+	{ "debug", "probe URL", "check that a registry URL can be reached from here", cmd_debug },
 };
 
 static void print_help(void)

@@ -31,15 +31,15 @@ static int set_log_format(struct kiln_options *o, const char *value, struct kiln
 
 /* Flags in the order --help lists them. Later features add rows here. */
 static const struct opt opts[] = {
-	{"help", 'h', OPT_BOOL, NULL, "show this help and exit", offsetof(struct kiln_options, help),
-	 NULL},
-	{"log-format", 0, OPT_CALLBACK, "FORMAT", "log format: text, color or json (default color)",
-	 0, set_log_format},
-	{"log-timestamp", 0, OPT_BOOL, NULL, "print full timestamps in log lines",
-	 offsetof(struct kiln_options, log_timestamp), NULL},
-	{"verbosity", 'v', OPT_CALLBACK, "LEVEL",
-	 "log level: panic, fatal, error, warn, info, debug, trace (default info)", 0,
-	 set_verbosity},
+	{ "help", 'h', OPT_BOOL, NULL, "show this help and exit",
+	  offsetof(struct kiln_options, help), NULL },
+	{ "log-format", 0, OPT_CALLBACK, "FORMAT",
+	  "log format: text, color or json (default color)", 0, set_log_format },
+	{ "log-timestamp", 0, OPT_BOOL, NULL, "print full timestamps in log lines",
+	  offsetof(struct kiln_options, log_timestamp), NULL },
+	{ "verbosity", 'v', OPT_CALLBACK, "LEVEL",
+	  "log level: panic, fatal, error, warn, info, debug, trace (default info)", 0,
+	  set_verbosity },
 };
 
 void kiln_options_init(struct kiln_options *o)
@@ -144,8 +144,8 @@ static int parse_bool(bool *out, const char *value, const char *flag, struct kil
  * Apply one flag. value is what followed '=' (or NULL); next is the following
  * argument, which a flag taking a value consumes (*used set to true).
  */
-static int apply(struct kiln_options *o, const struct opt *opt, const char *value,
-		 const char *next, bool *used, struct kiln_error *err)
+static int apply(struct kiln_options *o, const struct opt *opt, const char *value, const char *next,
+		 bool *used, struct kiln_error *err)
 {
 	if (opt->type == OPT_BOOL)
 		return parse_bool((bool *)((char *)o + opt->offset), value, opt->name, err);

@@ -29,7 +29,10 @@ struct kiln_buf {
 };
 
 extern char kiln_buf_empty[];
-#define KILN_BUF_INIT {kiln_buf_empty, 0, 0}
+#define KILN_BUF_INIT                \
+	{                            \
+		kiln_buf_empty, 0, 0 \
+	}
 
 void kiln_buf_init(struct kiln_buf *b, size_t hint);
 void kiln_buf_release(struct kiln_buf *b);

@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #define KILN_PRINTF(fmt_idx, args_idx) __attribute__((format(printf, fmt_idx, args_idx)))
-#define KILN_NORETURN                  __attribute__((noreturn))
-#define KILN_UNUSED                    __attribute__((unused))
-#define KILN_ARRAY_SIZE(a)             (sizeof(a) / sizeof((a)[0]))
+#define KILN_NORETURN		       __attribute__((noreturn))
+#define KILN_UNUSED		       __attribute__((unused))
+#define KILN_ARRAY_SIZE(a)	       (sizeof(a) / sizeof((a)[0]))
 
 /* Take ownership of *pp, leaving NULL behind, so `out:` cleanup skips it. */
 static inline void *steal_ptr(void *pp)

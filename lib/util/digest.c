@@ -70,12 +70,13 @@ int kiln_digest_parse(struct kiln_digest *out, const char *s, struct kiln_error 
 				s);
 	if ((size_t)(colon - s) != 6 || strncmp(s, "sha256", 6))
 		return kiln_err(err, KILN_EINVAL, 0,
-				"unsupported digest algorithm in '%s': only sha256 is supported", s);
+				"unsupported digest algorithm in '%s': only sha256 is supported",
+				s);
 	hex = colon + 1;
 	if (strlen(hex) != 2 * KILN_SHA256_LEN)
 		return kiln_err(err, KILN_EINVAL, 0,
-				"invalid digest '%s': a sha256 digest has 64 hex digits, not %zu", s,
-				strlen(hex));
+				"invalid digest '%s': a sha256 digest has 64 hex digits, not %zu",
+				s, strlen(hex));
 	for (size_t i = 0; i < KILN_SHA256_LEN; i++) {
 		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 

@@ -20,7 +20,7 @@
 
 struct kiln_error;
 
-#define KILN_SHA256_LEN      32
+#define KILN_SHA256_LEN 32
 /* "sha256:" + 64 hex digits + NUL */
 #define KILN_DIGEST_STR_SIZE (7 + 2 * KILN_SHA256_LEN + 1)
 

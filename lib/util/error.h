@@ -27,9 +27,9 @@ enum kiln_code {
 	KILN_EINVAL = -1,  /* bad user input: flags, Dockerfile, references */
 	KILN_ENOENT = -2,  /* something named does not exist */
 	KILN_EAUTH = -3,   /* credentials missing or refused */
-	KILN_ENET = -4,    /* network failure; retryable */
+	KILN_ENET = -4,	   /* network failure; retryable */
 	KILN_EDIGEST = -5, /* content does not match its digest */
-	KILN_EIO = -6,     /* local I/O or system call failure */
+	KILN_EIO = -6,	   /* local I/O or system call failure */
 };
 
 struct kiln_error {
@@ -38,7 +38,10 @@ struct kiln_error {
 	char *msg;     /* the full one-line message, owned */
 };
 
-#define KILN_ERROR_INIT {0, 0, NULL}
+#define KILN_ERROR_INIT    \
+	{                  \
+		0, 0, NULL \
+	}
 
 /*
  * Set *err (replacing an earlier message) and return code. When sys_errno is

@@ -84,8 +84,7 @@ void kiln_atomic_file_abort(struct kiln_atomic_file *f)
 	xfree(&f->path);
 }
 
-int kiln_write_all(int fd, const void *data, size_t len, const char *what,
-		   struct kiln_error *err)
+int kiln_write_all(int fd, const void *data, size_t len, const char *what, struct kiln_error *err)
 {
 	const char *p = data;
 
@@ -125,8 +124,8 @@ int kiln_file_read(struct kiln_buf *b, const char *path, size_t cap, struct kiln
 	int ret;
 
 	if (fd < 0)
-		return kiln_err(err, errno == ENOENT ? KILN_ENOENT : KILN_EIO, errno,
-				"open '%s'", path);
+		return kiln_err(err, errno == ENOENT ? KILN_ENOENT : KILN_EIO, errno, "open '%s'",
+				path);
 	ret = kiln_buf_read_fd(b, fd, cap, path, err);
 	close_fd(&fd);
 	return ret;

@@ -22,12 +22,15 @@ struct kiln_buf;
 struct kiln_error;
 
 struct kiln_atomic_file {
-	int fd;     /* write here */
+	int fd;	    /* write here */
 	char *path; /* the final path */
 	char *tmp;  /* the temporary file, NULL once committed or aborted */
 };
 
-#define KILN_ATOMIC_FILE_INIT {-1, NULL, NULL}
+#define KILN_ATOMIC_FILE_INIT  \
+	{                      \
+		-1, NULL, NULL \
+	}
 
 int kiln_atomic_file_open(struct kiln_atomic_file *f, const char *path, mode_t mode,
 			  struct kiln_error *err);
@@ -43,7 +46,6 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_
 int kiln_file_read(struct kiln_buf *b, const char *path, size_t cap, struct kiln_error *err);
 
 /* write(2) the whole buffer, retrying on EINTR and short writes. */
-int kiln_write_all(int fd, const void *data, size_t len, const char *what,
-		   struct kiln_error *err);
+int kiln_write_all(int fd, const void *data, size_t len, const char *what, struct kiln_error *err);
 
 #endif

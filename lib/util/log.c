@@ -14,14 +14,14 @@
  * keeps lines whole when the walker's threads log at once.
  */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kiln_log_options log_opts = {.level = KILN_LOG_INFO};
+static struct kiln_log_options log_opts = { .level = KILN_LOG_INFO };
 static struct timespec log_start;
 static char **log_secrets;
 static size_t log_nr_secrets;
 static char *log_trace_list; /* ",snapshot,registry," or NULL */
 
 static const char *const level_names[] = {
-	[KILN_LOG_TRACE] = "trace", [KILN_LOG_DEBUG] = "debug", [KILN_LOG_INFO] = "info",
+	[KILN_LOG_TRACE] = "trace",  [KILN_LOG_DEBUG] = "debug", [KILN_LOG_INFO] = "info",
 	[KILN_LOG_WARN] = "warning", [KILN_LOG_ERROR] = "error", [KILN_LOG_FATAL] = "fatal",
 	[KILN_LOG_PANIC] = "panic",
 };
@@ -29,7 +29,7 @@ static const char *const level_names[] = {
 /* logrus's colors, so a kaniko user's eye finds the same things. */
 static const char *const level_colors[] = {
 	[KILN_LOG_TRACE] = "37", [KILN_LOG_DEBUG] = "37", [KILN_LOG_INFO] = "36",
-	[KILN_LOG_WARN] = "33",  [KILN_LOG_ERROR] = "31", [KILN_LOG_FATAL] = "31",
+	[KILN_LOG_WARN] = "33",	 [KILN_LOG_ERROR] = "31", [KILN_LOG_FATAL] = "31",
 	[KILN_LOG_PANIC] = "31",
 };
 
@@ -48,7 +48,8 @@ void kiln_log_configure(const struct kiln_log_options *opts)
 int kiln_log_level_parse(enum kiln_log_level *out, const char *s, struct kiln_error *err)
 {
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(level_names); i++) {
-		if (!strcasecmp(s, level_names[i]) || (i == KILN_LOG_WARN && !strcasecmp(s, "warn"))) {
+		if (!strcasecmp(s, level_names[i]) ||
+		    (i == KILN_LOG_WARN && !strcasecmp(s, "warn"))) {
 			*out = (enum kiln_log_level)i;
 			return 0;
 		}
@@ -141,9 +142,9 @@ static bool ends_with_ci(const char *s, size_t len, const char *suffix)
 bool kiln_secret_name(const char *name, size_t len)
 {
 	static const char *const suffixes[] = {
-		"password", "passwd", "pwd", "token", "secret", "secrets", "apikey", "api_key",
-		"api-key", "private_key", "privatekey", "access_key", "credential", "credentials",
-		"auth", "authorization", "passphrase",
+		"password",   "passwd",	     "pwd",	"token",	 "secret",     "secrets",
+		"apikey",     "api_key",     "api-key", "private_key",	 "privatekey", "access_key",
+		"credential", "credentials", "auth",	"authorization", "passphrase",
 	};
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(suffixes); i++) {
@@ -184,7 +185,8 @@ static size_t secret_value_at(const char *text, size_t i, size_t *vend)
 		;
 	if (kstart == kend || !kiln_secret_name(text + kstart, kend - kstart))
 		return 0;
-	if (text[i] == ':' && !quoted && !ends_with_ci(text + kstart, kend - kstart, "authorization"))
+	if (text[i] == ':' && !quoted &&
+	    !ends_with_ci(text + kstart, kend - kstart, "authorization"))
 		return 0;
 	v = i + 1;
 	while (text[v] == ' ' || text[v] == '\t')
@@ -360,7 +362,8 @@ void kiln_log_write(enum kiln_log_level level, const char *component, const char
 	if (log_opts.format == KILN_LOG_FORMAT_JSON)
 		render_json(&line, level, component, msg.buf);
 	else
-		render_text(&line, level, component, msg.buf, log_opts.format == KILN_LOG_FORMAT_COLOR);
+		render_text(&line, level, component, msg.buf,
+			    log_opts.format == KILN_LOG_FORMAT_COLOR);
 	pthread_mutex_lock(&log_lock);
 	write_all(log_opts.fd > 0 ? log_opts.fd : STDERR_FILENO, line.buf, line.len);
 	pthread_mutex_unlock(&log_lock);

@@ -46,7 +46,7 @@ struct kiln_log_options {
 	enum kiln_log_level level;
 	enum kiln_log_format format;
 	bool timestamps; /* full RFC 3339 time instead of seconds since start */
-	int fd;          /* where lines go; 0 means stderr */
+	int fd;		 /* where lines go; 0 means stderr */
 };
 
 void kiln_log_configure(const struct kiln_log_options *opts);
@@ -73,22 +73,22 @@ void kiln_redact(struct kiln_buf *out, const char *text);
 void kiln_log_write(enum kiln_log_level level, const char *component, const char *fmt, ...)
 	KILN_PRINTF(3, 4);
 
-#define kiln_log_at(level, ...)                                                                    \
-	do {                                                                                       \
-		if (kiln_log_enabled(level))                                                       \
-			kiln_log_write(level, NULL, __VA_ARGS__);                                  \
+#define kiln_log_at(level, ...)                                   \
+	do {                                                      \
+		if (kiln_log_enabled(level))                      \
+			kiln_log_write(level, NULL, __VA_ARGS__); \
 	} while (0)
 
 #define kiln_debug(...) kiln_log_at(KILN_LOG_DEBUG, __VA_ARGS__)
-#define kiln_info(...)  kiln_log_at(KILN_LOG_INFO, __VA_ARGS__)
-#define kiln_warn(...)  kiln_log_at(KILN_LOG_WARN, __VA_ARGS__)
+#define kiln_info(...)	kiln_log_at(KILN_LOG_INFO, __VA_ARGS__)
+#define kiln_warn(...)	kiln_log_at(KILN_LOG_WARN, __VA_ARGS__)
 #define kiln_error(...) kiln_log_at(KILN_LOG_ERROR, __VA_ARGS__)
 #define kiln_fatal(...) kiln_log_at(KILN_LOG_FATAL, __VA_ARGS__)
 
-#define kiln_trace(component, ...)                                                                 \
-	do {                                                                                       \
-		if (kiln_log_trace_enabled(component))                                             \
-			kiln_log_write(KILN_LOG_TRACE, component, __VA_ARGS__);                    \
+#define kiln_trace(component, ...)                                              \
+	do {                                                                    \
+		if (kiln_log_trace_enabled(component))                          \
+			kiln_log_write(KILN_LOG_TRACE, component, __VA_ARGS__); \
 	} while (0)
 
 #endif

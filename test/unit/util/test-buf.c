@@ -65,8 +65,7 @@ static void test_buf_cap_refuses_oversize(void **state)
 	assert_int_equal(kiln_buf_add_capped(&b, "12345678", 8, 10, "manifest", &err), 0);
 	assert_int_equal(kiln_buf_add_capped(&b, "123", 3, 10, "manifest", &err), KILN_EINVAL);
 	assert_int_equal(b.len, 8);
-	assert_string_equal(kiln_error_msg(&err),
-			    "manifest is larger than the limit of 10 bytes");
+	assert_string_equal(kiln_error_msg(&err), "manifest is larger than the limit of 10 bytes");
 	kiln_error_release(&err);
 	kiln_buf_release(&b);
 }

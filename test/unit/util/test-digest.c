@@ -54,23 +54,23 @@ struct bad_case {
 static void test_digest_parse_rejects_bad(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"", "expected 'sha256:'"},
-		{"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-		 "expected 'sha256:'"},
-		{"sha256:", "64 hex digits, not 0"},
-		{"sha256:ba7816bf", "64 hex digits, not 8"},
-		{"sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
-		 "lowercase hex"},
-		{"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015az",
-		 "lowercase hex"},
-		{"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0",
-		 "64 hex digits, not 65"},
-		{"sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-		 "only sha256"},
-		{"SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-		 "only sha256"},
-		{"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f2001 ad",
-		 "lowercase hex"},
+		{ "", "expected 'sha256:'" },
+		{ "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		  "expected 'sha256:'" },
+		{ "sha256:", "64 hex digits, not 0" },
+		{ "sha256:ba7816bf", "64 hex digits, not 8" },
+		{ "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+		  "lowercase hex" },
+		{ "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015az",
+		  "lowercase hex" },
+		{ "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0",
+		  "64 hex digits, not 65" },
+		{ "sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		  "only sha256" },
+		{ "SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		  "only sha256" },
+		{ "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f2001 ad",
+		  "lowercase hex" },
 	};
 
 	(void)state;
@@ -81,8 +81,8 @@ static void test_digest_parse_rejects_bad(void **state)
 		if (kiln_digest_parse(&d, cases[i].in, &err) != KILN_EINVAL)
 			fail_msg("'%s' was accepted", cases[i].in);
 		if (!strstr(kiln_error_msg(&err), cases[i].why))
-			fail_msg("'%s': message '%s' lacks '%s'", cases[i].in,
-				 kiln_error_msg(&err), cases[i].why);
+			fail_msg("'%s': message '%s' lacks '%s'", cases[i].in, kiln_error_msg(&err),
+				 cases[i].why);
 		kiln_error_release(&err);
 	}
 }

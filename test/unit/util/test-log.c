@@ -13,21 +13,24 @@ struct redact_case {
 static void test_log_redact_table(void **state)
 {
 	static const struct redact_case cases[] = {
-		{"login password=hunter2 ok", "login password=*** ok"},
-		{"CI_REGISTRY_PASSWORD=s3cr3t", "CI_REGISTRY_PASSWORD=***"},
-		{"--build-arg NPM_TOKEN=abc123def", "--build-arg NPM_TOKEN=***"},
-		{"{\"auths\":{\"r\":{\"auth\":\"dXNlcjpwYXNz\"}}}", "{\"auths\":{\"r\":{\"auth\":\"***\"}}}"},
-		{"{\"identitytoken\": \"eyJhbGciOi\"}", "{\"identitytoken\": \"***\"}"},
-		{"Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.x.y", "Authorization: Bearer ***"},
-		{"Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"},
-		{"GET https://bob:pa55w0rd@reg.example/v2/", "GET https://bob:***@reg.example/v2/"},
-		{"secret='a b c' next", "secret='***' next"},
+		{ "login password=hunter2 ok", "login password=*** ok" },
+		{ "CI_REGISTRY_PASSWORD=s3cr3t", "CI_REGISTRY_PASSWORD=***" },
+		{ "--build-arg NPM_TOKEN=abc123def", "--build-arg NPM_TOKEN=***" },
+		{ "{\"auths\":{\"r\":{\"auth\":\"dXNlcjpwYXNz\"}}}",
+		  "{\"auths\":{\"r\":{\"auth\":\"***\"}}}" },
+		{ "{\"identitytoken\": \"eyJhbGciOi\"}", "{\"identitytoken\": \"***\"}" },
+		{ "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.x.y", "Authorization: Bearer ***" },
+		{ "Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***" },
+		{ "GET https://bob:pa55w0rd@reg.example/v2/",
+		  "GET https://bob:***@reg.example/v2/" },
+		{ "secret='a b c' next", "secret='***' next" },
 		/* not secrets: must survive untouched */
-		{"author=Jane maintainer", "author=Jane maintainer"},
-		{"invalid token: the registry refused it", "invalid token: the registry refused it"},
-		{"RUN echo hello && ls /tmp", "RUN echo hello && ls /tmp"},
-		{"https://reg.example:5000/v2/", "https://reg.example:5000/v2/"},
-		{"token=", "token="},
+		{ "author=Jane maintainer", "author=Jane maintainer" },
+		{ "invalid token: the registry refused it",
+		  "invalid token: the registry refused it" },
+		{ "RUN echo hello && ls /tmp", "RUN echo hello && ls /tmp" },
+		{ "https://reg.example:5000/v2/", "https://reg.example:5000/v2/" },
+		{ "token=", "token=" },
 	};
 	struct kiln_buf out = KILN_BUF_INIT;
 
@@ -93,7 +96,7 @@ static void emit_some(void)
 static void test_log_text_format_and_level(void **state)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
-	struct kiln_log_options o = {.level = KILN_LOG_INFO, .format = KILN_LOG_FORMAT_TEXT};
+	struct kiln_log_options o = { .level = KILN_LOG_INFO, .format = KILN_LOG_FORMAT_TEXT };
 
 	(void)state;
 	capture(&out, &o, emit_some);
@@ -108,7 +111,7 @@ static void test_log_text_format_and_level(void **state)
 static void test_log_color_format(void **state)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
-	struct kiln_log_options o = {.level = KILN_LOG_DEBUG, .format = KILN_LOG_FORMAT_COLOR};
+	struct kiln_log_options o = { .level = KILN_LOG_DEBUG, .format = KILN_LOG_FORMAT_COLOR };
 
 	(void)state;
 	capture(&out, &o, emit_some);
@@ -125,12 +128,13 @@ static void emit_json(void)
 static void test_log_json_format(void **state)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
-	struct kiln_log_options o = {.level = KILN_LOG_INFO, .format = KILN_LOG_FORMAT_JSON};
+	struct kiln_log_options o = { .level = KILN_LOG_INFO, .format = KILN_LOG_FORMAT_JSON };
 
 	(void)state;
 	capture(&out, &o, emit_json);
 	assert_true(kiln_buf_starts_with(
-		&out, "{\"level\":\"info\",\"msg\":\"quote \\\" and\\ttab, token=***\",\"time\":\""));
+		&out,
+		"{\"level\":\"info\",\"msg\":\"quote \\\" and\\ttab, token=***\",\"time\":\""));
 	assert_null(strstr(out.buf, "abcdef"));
 	assert_int_equal(out.buf[out.len - 1], '\n');
 	assert_int_equal(out.buf[out.len - 2], '}');
@@ -146,8 +150,9 @@ static void emit_trace(void)
 static void test_log_trace_components(void **state)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
-	struct kiln_log_options o = {.level = KILN_LOG_INFO, .format = KILN_LOG_FORMAT_TEXT,
-				     .timestamps = true};
+	struct kiln_log_options o = { .level = KILN_LOG_INFO,
+				      .format = KILN_LOG_FORMAT_TEXT,
+				      .timestamps = true };
 
 	(void)state;
 	setenv("KILN_TRACE", "snapshot", 1);
