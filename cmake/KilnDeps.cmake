@@ -1,6 +1,7 @@
 # Third-party libraries for the ordinary (dynamic) build, found with
 # pkg-config from Debian's -dev packages. Each becomes kiln::<name>.
 find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
 
 pkg_check_modules(KILN_OPENSSL REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 pkg_check_modules(KILN_ZLIB REQUIRED IMPORTED_TARGET zlib)

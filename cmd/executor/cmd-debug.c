@@ -1,30 +1,61 @@
 #include "compat.h"
 #include "commands.h"
+#include "buf.h"
 #include "error.h"
 #include "registry.h"
 
+/* Tools for checking kiln's parts one at a time; tests and bug reports use
+ * them. Each parses its own arguments. */
+static const struct debug_tool {
+	const char *name;
+	const char *usage;
+	int (*run)(int argc, char **argv, struct kiln_error *err);
+} tools[] = {
+	{ "probe", "URL", debug_probe },
+	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
+};
+
 /* `executor debug probe URL`: can this executor, where it runs, resolve a
  * name and reach a registry? The static build's chroot test relies on it. */
-static int debug_probe(const char *url, struct kiln_error *err)
+int debug_probe(int argc, char **argv, struct kiln_error *err)
 {
 	long status = 0;
 	int ret;
 
+	if (argc != 1) {
+		kiln_err(err, KILN_EINVAL, 0, "usage: executor debug probe URL");
+		return 2;
+	}
 	if (registry_global_init(err) < 0)
-		return -1;
-	ret = registry_probe(&status, url, err);
+		return 1;
+	ret = registry_probe(&status, argv[0], err);
 	registry_global_cleanup();
 	if (ret < 0)
-		return -1;
-	printf("GET %s: HTTP %ld\n", url, status);
+		return 1;
+	printf("GET %s: HTTP %ld\n", argv[0], status);
 	return 0;
 }
 
-int cmd_debug(struct kiln_options *o, struct kiln_error *err)
+static void usage_hint(struct kiln_error *err)
 {
-	if (o->nr_args == 2 && !strcmp(o->args[0], "probe"))
-		return debug_probe(o->args[1], err);
-	kiln_err(err, KILN_EINVAL, 0, "unknown debug command");
-	kiln_err_hint(err, "usage: executor debug probe URL");
-	return -1;
+	struct kiln_buf list = KILN_BUF_INIT;
+
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(tools); i++)
+		kiln_buf_addf(&list, "%s'executor debug %s %s'", i ? ", " : "", tools[i].name,
+			      tools[i].usage);
+	kiln_err_hint(err, "use %s", list.buf);
+	kiln_buf_release(&list);
+}
+
+int cmd_debug(int argc, char **argv, struct kiln_error *err)
+{
+	if (argc >= 1) {
+		for (size_t i = 0; i < KILN_ARRAY_SIZE(tools); i++) {
+			if (!strcmp(tools[i].name, argv[0]))
+				return tools[i].run(argc - 1, argv + 1, err);
+		}
+	}
+	kiln_err(err, KILN_EINVAL, 0, "unknown debug tool '%s'", argc >= 1 ? argv[0] : "");
+	usage_hint(err);
+	return 2;
 }

@@ -1,5 +1,5 @@
 /*
- * commands.h: the executor's subcommands, as a table main() dispatches on.
+ * commands.h: the executor's subcommands, as tables main() dispatches on.
  */
 #ifndef KILN_EXECUTOR_COMMANDS_H
 #define KILN_EXECUTOR_COMMANDS_H
@@ -9,16 +9,27 @@
 
 struct kiln_error;
 
+/*
+ * A subcommand either takes the executor's global flags (run) or parses
+ * its own argv (run_argv: argv[0] is the subcommand's first argument).
+ * Both return the process exit code; when err is set on return, main()
+ * prints it as one "error: ..." line.
+ */
 struct kiln_command {
 	const char *name;
 	const char *usage; /* operands, as --help prints them */
 	const char *help;
-	/* Runs with parsed options; returns the process exit code, or -1 with
-	 * err set for a one-line error. */
 	int (*run)(struct kiln_options *o, struct kiln_error *err);
+	int (*run_argv)(int argc, char **argv, struct kiln_error *err);
 };
 
 int cmd_version(struct kiln_options *o, struct kiln_error *err);
-int cmd_debug(struct kiln_options *o, struct kiln_error *err);
+int cmd_debug(int argc, char **argv, struct kiln_error *err);
+
+/* `executor debug <name>` tools: each parses its own argv (argv[0] is the
+ * first operand after the tool's name) and returns the exit code (0 ok,
+ * 1 failure, 2 usage error). */
+int debug_probe(int argc, char **argv, struct kiln_error *err);
+int debug_snapshot(int argc, char **argv, struct kiln_error *err);
 
 #endif

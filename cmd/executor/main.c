@@ -12,8 +12,10 @@
 #include "options.h"
 
 static const struct kiln_command commands[] = {
-	{ "version", "", "print the version of kiln and of the libraries it links", cmd_version },
-	{ "debug", "probe URL", "check that a registry URL can be reached from here", cmd_debug },
+	{ "version", "", "print the version of kiln and of the libraries it links", cmd_version,
+	  NULL },
+	{ "debug", "TOOL ...", "tools that check one part of kiln (see 'executor debug')", NULL,
+	  cmd_debug },
 };
 
 static void print_help(void)
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		first = 2;
+		if (cmd->run_argv) {
+			code = cmd->run_argv(argc - first, argv + first, &err);
+			goto out;
+		}
 	}
 	if (kiln_options_parse(&o, argc - first, argv + first, cmd != NULL, &err) < 0)
 		goto out;

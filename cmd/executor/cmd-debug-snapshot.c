@@ -1,0 +1,157 @@
+/*
+ * `executor debug snapshot [--mode=full|redo|time] [--ignore-path P]...
+ *  [--ignore-var-run=false] [--threads N] ROOT`
+ *
+ * Takes a snapshot of ROOT, prints "ready", waits for a line on stdin,
+ * takes a second snapshot and prints the change set, one "X /path" line
+ * per path (A added, C changed, D deleted), sorted bytewise. The ignore
+ * list is the executor's: mount points under ROOT, ROOT/var/run unless
+ * --ignore-var-run=false, and each --ignore-path (relative to ROOT).
+ */
+#include "compat.h"
+#include "commands.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "mounts.h"
+#include "path.h"
+#include "snapshot.h"
+#include "strvec.h"
+
+#include <fcntl.h>
+
+struct snap_args {
+	enum snapshot_mode mode;
+	struct kiln_strvec ignore;
+	bool ignore_var_run;
+	unsigned threads;
+	const char *root;
+};
+
+static int usage(struct kiln_error *err, const char *why, const char *arg)
+{
+	kiln_err(err, KILN_EINVAL, 0, "debug snapshot: %s '%s'", why, arg);
+	kiln_err_hint(err, "usage: executor debug snapshot [--mode=full|redo|time] "
+			   "[--ignore-path P]... [--ignore-var-run=false] ROOT");
+	return 2;
+}
+
+static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n))
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_error *err)
+{
+	const char *v;
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if ((v = flag_value(arg, "--mode", &i, argc, argv))) {
+			if (snapshot_mode_parse(&a->mode, v, err) < 0)
+				return 2;
+		} else if ((v = flag_value(arg, "--ignore-path", &i, argc, argv))) {
+			struct kiln_buf p = KILN_BUF_INIT;
+
+			kiln_path_join(&p, "/", v);
+			kiln_strvec_push(&a->ignore, p.buf);
+			kiln_buf_release(&p);
+		} else if (!strcmp(arg, "--ignore-var-run") ||
+			   !strcmp(arg, "--ignore-var-run=true")) {
+			a->ignore_var_run = true;
+		} else if (!strcmp(arg, "--ignore-var-run=false")) {
+			a->ignore_var_run = false;
+		} else if ((v = flag_value(arg, "--threads", &i, argc, argv))) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+
+			if (*end || n == 0 || n > 256)
+				return usage(err, "invalid --threads", v);
+			a->threads = (unsigned)n;
+		} else if (arg[0] == '-') {
+			return usage(err, "unknown flag", arg);
+		} else if (a->root) {
+			return usage(err, "unexpected argument", arg);
+		} else {
+			a->root = arg;
+		}
+	}
+	if (!a->root)
+		return usage(err, "missing", "ROOT");
+	return 0;
+}
+
+static int build_ignore_list(struct snap_args *a, const char *real_root, struct kiln_error *err)
+{
+	if (kiln_mounts_under(&a->ignore, real_root, err) < 0)
+		return -1;
+	if (a->ignore_var_run)
+		kiln_strvec_push(&a->ignore, "/var/run");
+	return 0;
+}
+
+static int wait_for_line(void)
+{
+	int c;
+
+	printf("ready\n");
+	fflush(stdout);
+	while ((c = getchar()) != EOF && c != '\n')
+		;
+	return 0;
+}
+
+static int run(struct snap_args *a, struct kiln_error *err)
+{
+	struct snapshot_options so = { .mode = a->mode, .threads = a->threads };
+	struct snapshot_changes first = { 0 }, changes = { 0 };
+	struct snapshot *s = NULL;
+	char *real_root = realpath(a->root, NULL);
+	int fd = -1, ret = 1;
+
+	if (!real_root || (fd = open(real_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		kiln_err(err, KILN_EIO, errno, "open ROOT '%s'", a->root);
+		goto out;
+	}
+	if (build_ignore_list(a, real_root, err) < 0)
+		goto out;
+	so.ignore = (const char *const *)a->ignore.v;
+	so.nr_ignore = a->ignore.nr;
+	if (snapshot_new(&s, fd, &so, err) < 0 || snapshot_take(&first, s, err) < 0)
+		goto out;
+	wait_for_line();
+	if (snapshot_take(&changes, s, err) < 0)
+		goto out;
+	for (size_t i = 0; i < changes.nr; i++)
+		printf("%c %s\n", changes.v[i].kind, changes.v[i].path);
+	ret = fflush(stdout) == 0 ? 0 : 1;
+out:
+	snapshot_changes_release(&first);
+	snapshot_changes_release(&changes);
+	snapshot_free(s);
+	close_fd(&fd);
+	free(real_root);
+	return ret;
+}
+
+int debug_snapshot(int argc, char **argv, struct kiln_error *err)
+{
+	struct snap_args a = { .mode = SNAPSHOT_FULL,
+			       .ignore = KILN_STRVEC_INIT,
+			       .ignore_var_run = true };
+	int ret = parse_args(&a, argc, argv, err);
+
+	if (ret == 0)
+		ret = run(&a, err);
+	kiln_strvec_clear(&a.ignore);
+	return ret;
+}
