@@ -25,22 +25,9 @@
 #include <time.h>
 #include <xxhash.h>
 
-/* Generous: file timestamps come from the kernel's coarse clock (a tick of
- * up to 10 ms), and some file systems store whole seconds. */
-#define RACY_WINDOW_NS 1000000000LL
-
 /* Limits for what a layer may carry in xattrs (the kernel's own caps). */
 #define XATTR_LIST_MAX_BYTES  65536
 #define XATTR_VALUE_MAX_BYTES 65536
-
-struct snapshot {
-	int root_fd;
-	struct snapshot_options opts;
-	char **ignore; /* owned copies */
-	struct snapshot_table table;
-	uint32_t gen;
-	int64_t start_ns; /* when the current walk started */
-};
 
 int snapshot_mode_parse(enum snapshot_mode *out, const char *s, struct kiln_error *err)
 {
@@ -144,7 +131,7 @@ static int hash_content(struct walk_entry *e, int dir_fd, const char *name, stru
 	return ret;
 }
 
-static int hash_link(struct walk_entry *e, int dir_fd, const char *name, struct kiln_error *err)
+int snapshot_link_hash(struct walk_entry *e, int dir_fd, const char *name, struct kiln_error *err)
 {
 	char target[4096];
 	ssize_t n = readlinkat(dir_fd, name, target, sizeof(target));
@@ -166,7 +153,7 @@ static int read_extras(struct snapshot *s, struct walk_entry *e, const struct ta
 	 * next comparison has something to compare with */
 	if (need_content && (ret = hash_content(e, dir_fd, name, err)) < 0)
 		return ret;
-	if (S_ISLNK(e->st.mode) && (ret = hash_link(e, dir_fd, name, err)) < 0)
+	if (S_ISLNK(e->st.mode) && (ret = snapshot_link_hash(e, dir_fd, name, err)) < 0)
 		return ret;
 	/* xattr changes move ctime, so an unchanged ctime needs no xattr read */
 	if (o && o->st.ctime_ns == e->st.ctime_ns) {
@@ -389,7 +376,7 @@ static void finish_changes(struct snapshot_changes *c)
 	free(drop);
 }
 
-static int64_t now_ns(void)
+int64_t snapshot_now_ns(void)
 {
 	struct timespec ts;
 
@@ -414,7 +401,7 @@ int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_
 
 	memset(out, 0, sizeof(*out));
 	s->gen++;
-	s->start_ns = now_ns();
+	s->start_ns = snapshot_now_ns();
 	ret = walk_begin(&w, &wo, err);
 	if (ret < 0)
 		return ret;

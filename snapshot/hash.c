@@ -58,6 +58,42 @@ bool snapshot_hash_eq(const struct snapshot_hash *a, const struct snapshot_hash 
 	return a->lo == b->lo && a->hi == b->hi;
 }
 
+struct snapshot_hasher {
+	XXH3_state_t *state;
+};
+
+struct snapshot_hasher *snapshot_hasher_new(void)
+{
+	struct snapshot_hasher *h = xcalloc(1, sizeof(*h));
+
+	h->state = XXH3_createState();
+	if (!h->state) {
+		fprintf(stderr, "kiln: fatal: out of memory for a hash state\n");
+		exit(1);
+	}
+	XXH3_128bits_reset(h->state);
+	return h;
+}
+
+void snapshot_hasher_update(struct snapshot_hasher *h, const void *data, size_t len)
+{
+	XXH3_128bits_update(h->state, data, len);
+}
+
+void snapshot_hasher_finish(struct snapshot_hasher *h, struct snapshot_hash *out)
+{
+	from_xxh(out, XXH3_128bits_digest(h->state));
+	snapshot_hasher_free(h);
+}
+
+void snapshot_hasher_free(struct snapshot_hasher *h)
+{
+	if (!h)
+		return;
+	XXH3_freeState(h->state);
+	free(h);
+}
+
 void snapshot_versions(struct kiln_buf *out)
 {
 	unsigned v = XXH_versionNumber();

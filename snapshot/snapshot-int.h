@@ -8,6 +8,7 @@
 #include "snapshot.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 
 struct kiln_error;
 
@@ -82,12 +83,30 @@ int walk_begin(struct snapshot_walk **out, const struct walk_options *opts, stru
 int walk_next(struct snapshot_walk *w, struct walk_entry *e, struct kiln_error *err);
 void walk_free(struct snapshot_walk *w);
 
-/* ---- helpers shared by walk.c and diff.c ---- */
+/* File times come from the kernel's coarse clock, which lags the real time
+ * by up to one tick (1 to 10 ms depending on HZ): a ctime this close to the
+ * moment we looked may hide a later write in the same tick. Container root
+ * file systems (ext4, xfs, overlay, tmpfs) store nanoseconds. */
+#define RACY_WINDOW_NS 20000000LL
+
+struct snapshot {
+	int root_fd;
+	struct snapshot_options opts;
+	char **ignore; /* owned copies */
+	struct snapshot_table table;
+	uint32_t gen;
+	int64_t start_ns; /* when the current walk started */
+};
+
+/* ---- helpers shared by walk.c, diff.c and seed.c ---- */
 
 uint64_t snapshot_hash64(const void *data, size_t len);
 /* Hash of all xattrs of name in dir_fd (0 when it has none). */
 int snapshot_xattr_hash(uint64_t *out, int dir_fd, const char *name, const char *path,
 			struct kiln_error *err);
 unsigned snapshot_default_threads(void);
+void snapshot_stat_from_statx(struct snapshot_stat *st, const struct statx *sx);
+int snapshot_link_hash(struct walk_entry *e, int dir_fd, const char *name, struct kiln_error *err);
+int64_t snapshot_now_ns(void);
 
 #endif

@@ -110,6 +110,28 @@ void snapshot_free(struct snapshot *s);
  * change set sorted bytewise by path (a deleted directory is one 'D'). */
 int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err);
 
+/*
+ * Seeding: whoever writes files into ROOT itself (the layer extractor)
+ * tells the table what it wrote, so the first snapshot after unpacking
+ * reads nothing again. snapshot_seed() stats dir_fd/name (path is its name
+ * from ROOT, "/etc/passwd") and records it with the content hash computed
+ * while writing (NULL for anything but a regular file). After a whiteout or
+ * a replaced directory, snapshot_seed_forget() drops path and everything
+ * below it. snapshot_seed_finish() closes a seeding run (racy marks).
+ */
+int snapshot_seed(struct snapshot *s, int dir_fd, const char *name, const char *path,
+		  const struct snapshot_hash *content, struct kiln_error *err);
+void snapshot_seed_forget(struct snapshot *s, const char *path);
+void snapshot_seed_finish(struct snapshot *s);
+
+/* A streaming content hash matching snapshot_hash_fd(), for writers. */
+struct snapshot_hasher;
+struct snapshot_hasher *snapshot_hasher_new(void);
+void snapshot_hasher_update(struct snapshot_hasher *h, const void *data, size_t len);
+/* Writes the hash and frees h. */
+void snapshot_hasher_finish(struct snapshot_hasher *h, struct snapshot_hash *out);
+void snapshot_hasher_free(struct snapshot_hasher *h);
+
 /* Number of paths in the table. */
 size_t snapshot_size(const struct snapshot *s);
 

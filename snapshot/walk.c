@@ -63,7 +63,7 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-static void stat_from_statx(struct snapshot_stat *st, const struct statx *sx)
+void snapshot_stat_from_statx(struct snapshot_stat *st, const struct statx *sx)
 {
 	st->mode = sx->stx_mode;
 	st->uid = sx->stx_uid;
@@ -146,7 +146,7 @@ static int visit_one(struct snapshot_walk *w, int dir_fd, const char *dir, const
 		free(e.path);
 		return ret;
 	}
-	stat_from_statx(&e.st, &sx);
+	snapshot_stat_from_statx(&e.st, &sx);
 	if (S_ISSOCK(e.st.mode))
 		goto drop;
 	if (S_ISDIR(e.st.mode) && e.st.dev != w->root_dev)
