@@ -126,53 +126,49 @@ static void batch_release(struct walk_batch *b)
 }
 
 /* One entry of a directory: stat it, queue it if it is a directory to
- * walk, let the callback judge it. */
-static int visit_one(struct snapshot_walk *w, int dir_fd, const char *dir, const char *name,
+ * walk, let the callback judge it. path holds "<dir>/<name>"; it is copied
+ * only for entries kept or queued, which in a quiet tree is almost none. */
+static int visit_one(struct snapshot_walk *w, int dir_fd, const char *path, const char *name,
 		     struct walk_batch *batch, char ***subdirs, size_t *nr_sub,
 		     struct kiln_error *err)
 {
-	struct walk_entry e = { .old = -1 };
+	struct walk_entry e = { .old = -1, .path = (char *)path };
 	struct statx sx;
 	int ret;
 
-	e.path = xasprintf("%s/%s", dir, name);
-	if (is_ignored(w, e.path))
-		goto drop;
+	if (is_ignored(w, path))
+		return 0;
 	if (statx(dir_fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
 		  STATX_BASIC_STATS, &sx) < 0) {
 		if (errno == ENOENT)
-			goto drop; /* gone since getdents: not in this snapshot */
-		ret = kiln_err(err, KILN_EIO, errno, "stat '%s'", e.path);
-		free(e.path);
-		return ret;
+			return 0; /* gone since getdents: not in this snapshot */
+		return kiln_err(err, KILN_EIO, errno, "stat '%s'", path);
 	}
 	snapshot_stat_from_statx(&e.st, &sx);
 	if (S_ISSOCK(e.st.mode))
-		goto drop;
+		return 0;
 	if (S_ISDIR(e.st.mode) && e.st.dev != w->root_dev)
-		goto drop; /* a mount point: never part of an image */
+		return 0; /* a mount point: never part of an image */
 	ret = w->opts.visit(w->opts.ctx, &e, dir_fd, name, err);
-	if (ret < 0) {
-		free(e.path);
+	if (ret < 0)
 		return ret;
-	}
 	if (S_ISDIR(e.st.mode)) {
 		*subdirs = xreallocarray(*subdirs, *nr_sub + 1, sizeof(**subdirs));
-		(*subdirs)[(*nr_sub)++] = xstrdup(e.path);
+		(*subdirs)[(*nr_sub)++] = xstrdup(path);
 	}
 	if (ret == 1) {
+		e.path = xstrdup(path);
 		batch_add(batch, &e);
-		return 0;
 	}
-drop:
-	free(e.path);
 	return 0;
 }
 
 static int scan_dir(struct snapshot_walk *w, const char *dir, struct walk_batch *batch,
 		    char ***subdirs, size_t *nr_sub, struct kiln_error *err)
 {
+	struct kiln_buf path = KILN_BUF_INIT;
 	char *buf = NULL;
+	size_t dir_len;
 	int fd = open_dir(w, dir);
 	int ret = 0;
 
@@ -182,6 +178,8 @@ static int scan_dir(struct snapshot_walk *w, const char *dir, struct walk_batch 
 		return kiln_err(err, KILN_EIO, errno, "open directory '%s'", dir[0] ? dir : "/");
 	}
 	buf = xmalloc(DENTS_BUF);
+	kiln_buf_addf(&path, "%s/", dir);
+	dir_len = path.len;
 	for (;;) {
 		long n = syscall(SYS_getdents64, fd, buf, DENTS_BUF);
 
@@ -198,11 +196,14 @@ static int scan_dir(struct snapshot_walk *w, const char *dir, struct walk_batch 
 			off += d->d_reclen;
 			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 				continue;
-			ret = visit_one(w, fd, dir, d->d_name, batch, subdirs, nr_sub, err);
+			kiln_buf_setlen(&path, dir_len);
+			kiln_buf_addstr(&path, d->d_name);
+			ret = visit_one(w, fd, path.buf, d->d_name, batch, subdirs, nr_sub, err);
 		}
 		if (ret < 0)
 			break;
 	}
+	kiln_buf_release(&path);
 	free(buf);
 	close(fd);
 	return ret;
