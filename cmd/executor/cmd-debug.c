@@ -12,6 +12,10 @@ static const struct debug_tool {
 	int (*run)(int argc, char **argv, struct kiln_error *err);
 } tools[] = {
 	{ "probe", "URL", debug_probe },
+	{ "pull", "[--platform P] [--insecure] [--registry-certificate R=CA] ... REF --output DIR",
+	  debug_pull },
+	{ "push", "[--mount-from REPO] [--chunk-size N] [--parallel N] ... DIR REF...",
+	  debug_push },
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
 };
 

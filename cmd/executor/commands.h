@@ -30,6 +30,8 @@ int cmd_debug(int argc, char **argv, struct kiln_error *err);
  * first operand after the tool's name) and returns the exit code (0 ok,
  * 1 failure, 2 usage error). */
 int debug_probe(int argc, char **argv, struct kiln_error *err);
+int debug_pull(int argc, char **argv, struct kiln_error *err);
+int debug_push(int argc, char **argv, struct kiln_error *err);
 int debug_snapshot(int argc, char **argv, struct kiln_error *err);
 
 #endif

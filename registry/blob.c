@@ -1,0 +1,433 @@
+/*
+ * blob.c: blob download (streamed, verified as it arrives, resumed with
+ * Range after an interruption) and upload (HEAD first, cross-repository
+ * mount, monolithic PUT or chunked PATCHes, several blobs at once).
+ */
+#include "compat.h"
+#include "registry-int.h"
+#include "alloc.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+
+#include <inttypes.h>
+
+/* ----------------------------------------------------------- download */
+
+struct verify {
+	registry_blob_sink sink;
+	void *ctx;
+	struct kiln_sha256 sha;
+	uint64_t got; /* bytes hashed and passed on */
+	int64_t size;
+	const char *what;
+};
+
+static int verify_sink(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	struct verify *v = ctx;
+	const char *p = data;
+
+	/* More than the descriptor's size is an attack or a corrupt store:
+	 * stop at once instead of streaming it to the consumer. */
+	if (v->size >= 0 && v->got + len > (uint64_t)v->size)
+		return kiln_err(err, KILN_EDIGEST, 0, "%s: more bytes than its size %" PRId64,
+				v->what, v->size);
+	kiln_sha256_update(&v->sha, p, len);
+	v->got += len;
+	return v->sink(v->ctx, p, len, err);
+}
+
+/* After a 206, the range must start where we asked. */
+static bool range_ok(const char *content_range, uint64_t from)
+{
+	unsigned long long start;
+
+	return content_range && sscanf(content_range, "bytes %llu-", &start) == 1 && start == from;
+}
+
+static int blob_get_attempt(struct reg_response *resp, struct registry_client *c,
+			    struct reg_request *rq, struct verify *v, struct kiln_error *err)
+{
+	char range[64];
+	uint64_t before = v->got;
+	int ret;
+
+	rq->range = NULL;
+	if (v->got) {
+		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", v->got);
+		rq->range = range;
+	}
+	if ((ret = reg_do(resp, c, rq, err)) < 0)
+		return ret;
+	if (before && resp->status == 206 && !range_ok(resp->content_range, before))
+		return kiln_err(err, KILN_ENET, 0, "%s: the resumed download started elsewhere",
+				v->what);
+	if (resp->status != 200 && resp->status != 206)
+		return reg_status_err(resp, rq, err);
+	return 0;
+}
+
+int registry_blob_get(struct registry_client *c, const struct registry_ref *ref,
+		      const struct kiln_digest *d, int64_t size, registry_blob_sink sink, void *ctx,
+		      struct kiln_error *err)
+{
+	struct reg_response resp = REG_RESPONSE_INIT;
+	struct kiln_buf url = KILN_BUF_INIT, scope = KILN_BUF_INIT, what = KILN_BUF_INIT;
+	struct verify v = { .sink = sink, .ctx = ctx, .size = size };
+	struct kiln_error e = KILN_ERROR_INIT;
+	struct reg_request rq = { .method = "GET", .sink = verify_sink, .sink_ctx = &v };
+	struct kiln_digest got;
+	char ds[KILN_DIGEST_STR_SIZE];
+	struct reg_host *h;
+	int ret;
+
+	kiln_digest_format(ds, d);
+	kiln_buf_addf(&what, "blob %s of '%s/%s'", ds, ref->domain, ref->path);
+	v.what = what.buf;
+	kiln_sha256_init(&v.sha);
+	if ((ret = reg_host_get(&h, c, ref->domain, err)) < 0)
+		goto out;
+	reg_url(&url, h, ref->path, "blobs/%s", ds);
+	kiln_buf_addf(&scope, "repository:%s:pull", ref->path);
+	rq.url = url.buf;
+	rq.host = h;
+	rq.scope = scope.buf;
+	/* Retries here, not in reg_do: after an interruption the next request
+	 * asks only for the bytes not yet verified and passed on. */
+	rq.no_retry = true;
+	for (unsigned attempt = 0;; attempt++) {
+		ret = blob_get_attempt(&resp, c, &rq, &v, &e);
+		if (ret == 0 || !resp.retryable || attempt >= c->o.retries)
+			break;
+		kiln_info("%s: %s; resuming at byte %" PRIu64 " (%u of %u)", v.what,
+			  kiln_error_msg(&e), v.got, attempt + 1, c->o.retries);
+		reg_backoff(c, attempt, resp.retry_after);
+	}
+	reg_err_move(err, &e, ret);
+	if (ret < 0)
+		goto out;
+	kiln_sha256_final(&v.sha, &got);
+	if ((size >= 0 && v.got != (uint64_t)size) || !kiln_digest_eq(&got, d)) {
+		char gs[KILN_DIGEST_STR_SIZE];
+
+		kiln_digest_format(gs, &got);
+		ret = kiln_err(err, KILN_EDIGEST, 0,
+			       "%s does not match its digest (got %s, %" PRIu64 " bytes)", v.what,
+			       gs, v.got);
+	}
+out:
+	kiln_sha256_release(&v.sha);
+	reg_response_release(&resp);
+	kiln_buf_release(&url);
+	kiln_buf_release(&scope);
+	kiln_buf_release(&what);
+	return ret;
+}
+
+int registry_blob_exists(bool *exists, struct registry_client *c, const struct registry_ref *ref,
+			 const struct kiln_digest *d, struct kiln_error *err)
+{
+	struct reg_response resp = REG_RESPONSE_INIT;
+	struct kiln_buf url = KILN_BUF_INIT, scope = KILN_BUF_INIT;
+	struct reg_request rq = { .method = "HEAD" };
+	char ds[KILN_DIGEST_STR_SIZE];
+	struct reg_host *h;
+	int ret;
+
+	kiln_digest_format(ds, d);
+	if ((ret = reg_host_get(&h, c, ref->domain, err)) < 0)
+		goto out;
+	reg_url(&url, h, ref->path, "blobs/%s", ds);
+	kiln_buf_addf(&scope, "repository:%s:pull", ref->path);
+	rq.url = url.buf;
+	rq.host = h;
+	rq.scope = scope.buf;
+	if ((ret = reg_do(&resp, c, &rq, err)) < 0)
+		goto out;
+	if (resp.status == 200 || resp.status == 404)
+		*exists = resp.status == 200;
+	else
+		ret = reg_status_err(&resp, &rq, err);
+out:
+	reg_response_release(&resp);
+	kiln_buf_release(&url);
+	kiln_buf_release(&scope);
+	return ret;
+}
+
+/* ------------------------------------------------------------- upload */
+
+int registry_read_at_fd(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err)
+{
+	int fd = *(int *)ctx;
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_err(err, KILN_EIO, errno, "read a blob to push");
+		if (n == 0)
+			return kiln_err(err, KILN_EIO, 0,
+					"a blob to push is shorter than its size");
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+struct upload {
+	struct registry_client *c;
+	struct reg_host *h;
+	const struct registry_ref *ref;
+	struct registry_blob_source *src;
+	const char *scope;
+	char ds[KILN_DIGEST_STR_SIZE];
+	struct kiln_buf location; /* the upload session's current URL */
+};
+
+/* Send rq; want is the expected status; the next Location (relative or
+ * absolute) becomes the session URL. */
+static int upload_step(struct upload *u, struct reg_request *rq, long want, struct kiln_error *err)
+{
+	struct reg_response resp = REG_RESPONSE_INIT;
+	int ret;
+
+	rq->host = u->h;
+	rq->scope = u->scope;
+	if ((ret = reg_do(&resp, u->c, rq, err)) < 0)
+		goto out;
+	if (resp.status != want && !(want == 202 && resp.status == 201 && rq->src == NULL &&
+				     !strcmp(rq->method, "POST"))) {
+		ret = reg_status_err(&resp, rq, err);
+		if (resp.retryable)
+			ret = KILN_ENET;
+		goto out;
+	}
+	ret = (int)resp.status;
+	if (resp.location) {
+		struct kiln_buf next = KILN_BUF_INIT;
+
+		if (reg_url_resolve(&next, rq->url, resp.location, err) < 0) {
+			ret = KILN_EINVAL;
+		} else {
+			kiln_buf_reset(&u->location);
+			kiln_buf_addbuf(&u->location, &next);
+		}
+		kiln_buf_release(&next);
+	}
+out:
+	reg_response_release(&resp);
+	return ret;
+}
+
+/* POST to start a session (or mount: 201 means done). */
+static int upload_start(struct upload *u, bool *mounted, struct kiln_error *err)
+{
+	struct kiln_buf url = KILN_BUF_INIT;
+	struct reg_request rq = { .method = "POST" };
+	int ret;
+
+	reg_url(&url, u->h, u->ref->path, "blobs/uploads/");
+	if (u->src->mount_from && strcmp(u->src->mount_from, u->ref->path))
+		kiln_buf_addf(&url, "?mount=%s&from=%s", u->ds, u->src->mount_from);
+	rq.url = url.buf;
+	ret = upload_step(u, &rq, 202, err);
+	if (ret == 201) {
+		*mounted = true;
+		ret = 0;
+	} else if (ret > 0 && !u->location.len) {
+		ret = kiln_err(err, KILN_ENET, 0,
+			       "registry '%s' started an upload without a Location", u->h->domain);
+	}
+	kiln_buf_release(&url);
+	return ret < 0 ? ret : 0;
+}
+
+static void location_with_digest(struct kiln_buf *out, const struct upload *u)
+{
+	kiln_buf_addf(out, "%s%cdigest=%s", u->location.buf,
+		      strchr(u->location.buf, '?') ? '&' : '?', u->ds);
+}
+
+static int upload_monolithic(struct upload *u, struct kiln_error *err)
+{
+	struct kiln_buf url = KILN_BUF_INIT;
+	struct reg_request rq = { .method = "PUT",
+				  .content_type = "application/octet-stream",
+				  .src = u->src,
+				  .src_len = u->src->size,
+				  .no_retry = true };
+	int ret;
+
+	location_with_digest(&url, u);
+	rq.url = url.buf;
+	ret = upload_step(u, &rq, 201, err);
+	kiln_buf_release(&url);
+	return ret < 0 ? ret : 0;
+}
+
+static int upload_chunked(struct upload *u, struct kiln_error *err)
+{
+	struct kiln_buf url = KILN_BUF_INIT;
+	uint64_t size = u->src->size, chunk = u->c->o.chunk_size;
+	char range[64];
+	int ret = 0;
+
+	for (uint64_t off = 0; off < size && ret >= 0; off += chunk) {
+		uint64_t n = size - off < chunk ? size - off : chunk;
+		struct reg_request rq = { .method = "PATCH",
+					  .content_type = "application/octet-stream",
+					  .src = u->src,
+					  .src_off = off,
+					  .src_len = n,
+					  .content_range = range,
+					  .no_retry = true };
+
+		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + n - 1);
+		kiln_buf_reset(&url);
+		kiln_buf_addbuf(&url, &u->location);
+		rq.url = url.buf;
+		ret = upload_step(u, &rq, 202, err);
+		kiln_trace("registry", "%s: chunk %s sent", u->ds, range);
+	}
+	if (ret >= 0) {
+		struct reg_request rq = { .method = "PUT", .no_retry = true };
+
+		kiln_buf_reset(&url);
+		location_with_digest(&url, u);
+		rq.url = url.buf;
+		ret = upload_step(u, &rq, 201, err);
+	}
+	kiln_buf_release(&url);
+	return ret < 0 ? ret : 0;
+}
+
+static int upload_once(struct upload *u, struct kiln_error *err)
+{
+	bool mounted = false;
+	int ret;
+
+	kiln_buf_reset(&u->location);
+	if ((ret = upload_start(u, &mounted, err)) < 0)
+		return ret;
+	if (mounted) {
+		u->src->mounted = true;
+		kiln_debug("%s mounted from '%s'", u->ds, u->src->mount_from);
+		return 0;
+	}
+	if (u->src->size <= u->c->o.chunk_size)
+		return upload_monolithic(u, err);
+	return upload_chunked(u, err);
+}
+
+int registry_blob_push(struct registry_client *c, const struct registry_ref *ref,
+		       struct registry_blob_source *src, struct kiln_error *err)
+{
+	struct upload u = { .c = c, .ref = ref, .src = src, .location = KILN_BUF_INIT };
+	struct kiln_error e = KILN_ERROR_INIT;
+	struct kiln_buf scope = KILN_BUF_INIT;
+	bool exists = false;
+	int ret;
+
+	kiln_digest_format(u.ds, &src->digest);
+	src->skipped = src->mounted = false;
+	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) < 0 ||
+	    (ret = registry_blob_exists(&exists, c, ref, &src->digest, err)) < 0)
+		goto out;
+	if (exists) {
+		src->skipped = true;
+		kiln_debug("%s already in '%s'", u.ds, ref->path);
+		goto out;
+	}
+	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
+	if (src->mount_from && strcmp(src->mount_from, ref->path))
+		kiln_buf_addf(&scope, " repository:%s:pull", src->mount_from);
+	u.scope = scope.buf;
+	/* A failed session is abandoned and a new one started: chunks cannot
+	 * be trusted to have landed after a broken connection. */
+	for (unsigned attempt = 0;; attempt++) {
+		ret = upload_once(&u, &e);
+		if (ret != KILN_ENET || attempt >= c->o.retries)
+			break;
+		kiln_info("push %s: %s; starting the upload again (%u of %u)", u.ds,
+			  kiln_error_msg(&e), attempt + 1, c->o.retries);
+		reg_backoff(c, attempt, -1);
+	}
+	reg_err_move(err, &e, ret);
+out:
+	if (ret < 0)
+		kiln_err_prefix(err, "push blob %s to '%s/%s'", u.ds, ref->domain, ref->path);
+	kiln_buf_release(&u.location);
+	kiln_buf_release(&scope);
+	return ret;
+}
+
+/* ------------------------------------------------------ several at once */
+
+struct push_pool {
+	struct registry_client *c;
+	const struct registry_ref *ref;
+	struct registry_blob_source *srcs;
+	size_t n, next;
+	pthread_mutex_t lock;
+	int ret;
+	struct kiln_error *err; /* the first failure */
+};
+
+static void *push_worker(void *arg)
+{
+	struct push_pool *p = arg;
+
+	for (;;) {
+		struct kiln_error e = KILN_ERROR_INIT;
+		size_t i;
+		int ret;
+
+		pthread_mutex_lock(&p->lock);
+		/* After a failure, start nothing new: the build fails anyway. */
+		i = p->ret < 0 ? p->n : p->next++;
+		pthread_mutex_unlock(&p->lock);
+		if (i >= p->n)
+			return NULL;
+		ret = registry_blob_push(p->c, p->ref, &p->srcs[i], &e);
+		pthread_mutex_lock(&p->lock);
+		if (ret < 0 && p->ret == 0) {
+			p->ret = ret;
+			kiln_err(p->err, ret, 0, "%s", kiln_error_msg(&e));
+		}
+		pthread_mutex_unlock(&p->lock);
+		kiln_error_release(&e);
+	}
+}
+
+int registry_blobs_push(struct registry_client *c, const struct registry_ref *ref,
+			struct registry_blob_source *srcs, size_t n, struct kiln_error *err)
+{
+	struct push_pool p = { .c = c, .ref = ref, .srcs = srcs, .n = n, .err = err };
+	size_t nthreads = c->o.parallel < n ? c->o.parallel : n;
+	pthread_t *threads;
+	struct reg_host *h;
+	size_t started = 0;
+
+	/* First contact (ping, scheme, auth kind) once, before the workers. */
+	if (n == 0 || reg_host_get(&h, c, ref->domain, err) < 0)
+		return n == 0 ? 0 : err->code;
+	pthread_mutex_init(&p.lock, NULL);
+	threads = xcalloc(nthreads, sizeof(*threads));
+	for (; started < nthreads; started++) {
+		if (pthread_create(&threads[started], NULL, push_worker, &p) != 0)
+			break;
+	}
+	if (started == 0)
+		push_worker(&p); /* no threads: do it here */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	pthread_mutex_destroy(&p.lock);
+	return p.ret;
+}
