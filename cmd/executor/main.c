@@ -100,8 +100,14 @@ int main(int argc, char **argv)
 	if (code < 0)
 		code = 1;
 out:
-	if (err.code)
-		fprintf(stderr, "error: %s\n", kiln_error_msg(&err));
+	if (err.code) {
+		/* the last guard: whatever a message quotes, no secret leaves */
+		struct kiln_buf line = KILN_BUF_INIT;
+
+		kiln_redact(&line, kiln_error_msg(&err));
+		fprintf(stderr, "error: %s\n", line.buf);
+		kiln_buf_release(&line);
+	}
 	kiln_error_release(&err);
 	kiln_options_release(&o);
 	return code;
