@@ -42,6 +42,9 @@ phase fixtures
 bash test/fixtures/busybox.sh >/dev/null
 bash test/fixtures/debian.sh >/dev/null
 
+phase fuzz
+bash test/fuzz/run.sh "${KILN_FUZZ_SECONDS:-60}"
+
 phase ctest
 export KILN_STATIC_EXECUTOR="$src/build-static/executor"
 status=0

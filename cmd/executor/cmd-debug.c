@@ -11,6 +11,8 @@ static const struct debug_tool {
 	const char *usage;
 	int (*run)(int argc, char **argv, struct kiln_error *err);
 } tools[] = {
+	{ "parse", "[--format=json] [--check] FILE", debug_parse },
+	{ "expand", "[--env NAME=VALUE]... [--escape=CHAR] [--words] [--] WORD", debug_expand },
 	{ "probe", "URL", debug_probe },
 	{ "pull", "[--platform P] [--insecure] [--registry-certificate R=CA] ... REF --output DIR",
 	  debug_pull },

@@ -110,8 +110,8 @@ static double median(double *v)
 	return v[RUNS / 2];
 }
 
-static double time_nftw(const char *root, int (*fn)(const char *, const struct stat *, int,
-						    struct FTW *))
+static double time_nftw(const char *root,
+			int (*fn)(const char *, const struct stat *, int, struct FTW *))
 {
 	double t[RUNS];
 
@@ -213,8 +213,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		_exit(0);
 	}
-	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status))
+	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("snapshot child");
 	printf("rss        %8.1f MiB peak (table of %zu paths)\n", (double)ru.ru_maxrss / 1024,
 	       nr_files + nr_files / 100);

@@ -18,7 +18,7 @@ read_list() {
 	sed -e 's/#.*//' -e 's/[[:space:]]//g' "$1" | grep -v '^$' || true
 }
 
-mapfile -t extra < <(read_list "$src/test/tools/packages.txt"; read_list "$src/cmake/static-packages.txt")
+mapfile -t extra < <(read_list "$src/test/tools/packages.txt"; read_list "$src/cmake/static-packages.txt"; read_list "$src/test/fuzz/packages.txt")
 wanted=("${build_packages[@]}" "${extra[@]}")
 
 missing=()

@@ -1,0 +1,3 @@
+FROM a
+SHELL bash -c
+COPY onlyone

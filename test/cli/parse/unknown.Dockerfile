@@ -1,0 +1,4 @@
+FROM a
+FROMM b
+frobnicate --x y
+wOrKdIr /app
