@@ -38,6 +38,10 @@ phase test-build
 cmake -S . -B build -DKILN_SANITIZE=ON -DKILN_WERROR=ON >/dev/null
 cmake --build build -j "$(nproc)"
 
+phase bench-build
+cmake -S . -B build-bench -DKILN_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-bench -j "$(nproc)"
+
 phase fixtures
 bash test/fixtures/busybox.sh >/dev/null
 bash test/fixtures/debian.sh >/dev/null
@@ -49,6 +53,10 @@ phase ctest
 export KILN_STATIC_EXECUTOR="$src/build-static/executor"
 status=0
 (cd build && ctest -j "$jobs" --output-on-failure --timeout 1800) || status=$?
+
+phase bench
+# quick mode, one at a time so they do not skew each other; ratios printed
+(cd build-bench && ctest -L bench -V --timeout 1800 | grep -Ev '^(UpdateCTest|Test project|Constructing|Checking|Updating)') || status=$?
 
 phase ""
 echo "=== total $((SECONDS - t_start))s"

@@ -1,17 +1,25 @@
 /*
  * `executor debug snapshot [--mode=full|redo|time] [--ignore-path P]...
- *  [--ignore-var-run=false] [--threads N] ROOT`
+ *  [--ignore-var-run=false] [--threads N] [--layer FILE] ROOT`
  *
  * Takes a snapshot of ROOT, prints "ready", waits for a line on stdin,
  * takes a second snapshot and prints the change set, one "X /path" line
  * per path (A added, C changed, D deleted), sorted bytewise. The ignore
  * list is the executor's: mount points under ROOT, ROOT/var/run unless
  * --ignore-var-run=false, and each --ignore-path (relative to ROOT).
+ *
+ * With --layer FILE and a non-empty change set, the layer of the change
+ * set is written to FILE (tar.gz) and two more lines follow:
+ * "digest sha256:<hex>" and "diff_id sha256:<hex>". An empty change set
+ * writes no file. --threads sizes the walk and the compression alike; the
+ * output does not depend on it.
  */
 #include "compat.h"
 #include "commands.h"
 #include "buf.h"
+#include "digest.h"
 #include "error.h"
+#include "layer.h"
 #include "log.h"
 #include "mounts.h"
 #include "path.h"
@@ -25,6 +33,7 @@ struct snap_args {
 	struct kiln_strvec ignore;
 	bool ignore_var_run;
 	unsigned threads;
+	const char *layer;
 	const char *root;
 };
 
@@ -32,7 +41,8 @@ static int usage(struct kiln_error *err, const char *why, const char *arg)
 {
 	kiln_err(err, KILN_EINVAL, 0, "debug snapshot: %s '%s'", why, arg);
 	kiln_err_hint(err, "usage: executor debug snapshot [--mode=full|redo|time] "
-			   "[--ignore-path P]... [--ignore-var-run=false] ROOT");
+			   "[--ignore-path P]... [--ignore-var-run=false] [--threads N] "
+			   "[--layer FILE] ROOT");
 	return 2;
 }
 
@@ -77,6 +87,8 @@ static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_er
 			if (*end || n == 0 || n > 256)
 				return usage(err, "invalid --threads", v);
 			a->threads = (unsigned)n;
+		} else if ((v = flag_value(arg, "--layer", &i, argc, argv))) {
+			a->layer = v;
 		} else if (arg[0] == '-') {
 			return usage(err, "unknown flag", arg);
 		} else if (a->root) {
@@ -110,6 +122,22 @@ static int wait_for_line(void)
 	return 0;
 }
 
+static int write_layer(const struct snap_args *a, int root_fd,
+		       const struct snapshot_changes *changes, struct kiln_error *err)
+{
+	struct layer_options lo = { .gzip = { .threads = a->threads } };
+	struct layer_info info;
+	char digest[KILN_DIGEST_STR_SIZE], diff_id[KILN_DIGEST_STR_SIZE];
+	int ret = layer_write_file(&info, root_fd, changes, a->layer, &lo, err);
+
+	if (ret <= 0)
+		return ret;
+	kiln_digest_format(digest, &info.digest);
+	kiln_digest_format(diff_id, &info.diff_id);
+	printf("digest %s\ndiff_id %s\n", digest, diff_id);
+	return 0;
+}
+
 static int run(struct snap_args *a, struct kiln_error *err)
 {
 	struct snapshot_options so = { .mode = a->mode, .threads = a->threads };
@@ -133,6 +161,8 @@ static int run(struct snap_args *a, struct kiln_error *err)
 		goto out;
 	for (size_t i = 0; i < changes.nr; i++)
 		printf("%c %s\n", changes.v[i].kind, changes.v[i].path);
+	if (a->layer && write_layer(a, fd, &changes, err) < 0)
+		goto out;
 	ret = fflush(stdout) == 0 ? 0 : 1;
 out:
 	snapshot_changes_release(&first);

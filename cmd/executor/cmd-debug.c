@@ -19,6 +19,7 @@ static const struct debug_tool {
 	{ "push", "[--mount-from REPO] [--chunk-size N] [--parallel N] ... DIR REF...",
 	  debug_push },
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
+	{ "extract", "--root DIR [--ignore-path P]... LAYER...", debug_extract },
 };
 
 /* `executor debug probe URL`: can this executor, where it runs, resolve a

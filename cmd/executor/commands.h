@@ -33,6 +33,7 @@ int debug_probe(int argc, char **argv, struct kiln_error *err);
 int debug_pull(int argc, char **argv, struct kiln_error *err);
 int debug_push(int argc, char **argv, struct kiln_error *err);
 int debug_snapshot(int argc, char **argv, struct kiln_error *err);
+int debug_extract(int argc, char **argv, struct kiln_error *err);
 int debug_parse(int argc, char **argv, struct kiln_error *err);
 int debug_expand(int argc, char **argv, struct kiln_error *err);
 
