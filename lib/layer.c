@@ -24,6 +24,7 @@
 #define LINK_TARGET_CAP 4096
 #define READ_CHUNK	(256 * 1024)
 #define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
 #define PAX_HEADER_NAME "././@PaxHeader"
 
 /* ------------------------------------------------------------------------
@@ -327,10 +328,14 @@ static int collect(struct entries *l, const struct snapshot_changes *c, struct k
 					"' are reserved for whiteouts in image layers",
 					p);
 		add_parents(l, p, prev);
-		if (c->v[i].kind == 'D')
+		if (c->v[i].kind == 'D') {
 			entries_add(l, whiteout_path(p), ENTRY_WHITEOUT);
-		else
+		} else {
 			entries_add(l, xstrdup(p), ENTRY_CHANGED);
+			/* a directory made anew: hide what lower layers had in it */
+			if (S_ISDIR(c->v[i].mode) && (c->v[i].why & SNAPSHOT_REPLACED))
+				entries_add(l, xasprintf("%s/" WHITEOUT_OPAQUE, p), ENTRY_WHITEOUT);
+		}
 		prev = p;
 	}
 	sort_unique(l);

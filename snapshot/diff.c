@@ -45,8 +45,10 @@ int snapshot_mode_parse(enum snapshot_mode *out, const char *s, struct kiln_erro
 
 void snapshot_reasons_format(struct kiln_buf *out, unsigned reasons)
 {
-	static const char *const names[] = { "new",  "type",  "perm", "owner", "mtime",	 "data",
-					     "link", "xattr", "rdev", "size",  "deleted" };
+	static const char *const names[] = {
+		"new",	"type",	 "perm", "owner", "mtime",   "data",
+		"link", "xattr", "rdev", "size",  "deleted", "replaced"
+	};
 	bool first = true;
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++) {
@@ -241,6 +243,11 @@ static int classify(void *ctx, struct walk_entry *e, int dir_fd, const char *nam
 		e->why |= extra_reasons(o, e);
 	if (e->why & SNAPSHOT_TYPE)
 		e->why |= SNAPSHOT_DATA;
+	/* A file system may hand a new directory its old inode number; then
+	 * this is missed and the layer uses one whiteout per removed child
+	 * instead of an opaque marker, which unpacks to the same tree. */
+	if (S_ISDIR(o->st.mode) && S_ISDIR(e->st.mode) && o->st.ino != e->st.ino)
+		e->why |= SNAPSHOT_REPLACED;
 	e->kind = e->why ? 'C' : 0;
 	return 1;
 }
@@ -325,7 +332,7 @@ static int cmp_change(const void *a, const void *b)
 
 static bool covers(const struct snapshot_change *p)
 {
-	return p->kind == 'D' || (p->kind == 'C' && (p->why & SNAPSHOT_TYPE));
+	return p->kind == 'D' || (p->kind == 'C' && (p->why & (SNAPSHOT_TYPE | SNAPSHOT_REPLACED)));
 }
 
 /* Is an ancestor of c->path a deletion or a type change in the sorted v? */
@@ -374,6 +381,41 @@ static void finish_changes(struct snapshot_changes *c)
 	}
 	c->nr = keep;
 	free(drop);
+}
+
+static bool in_changes(const struct snapshot_changes *c, size_t nr, const char *path)
+{
+	for (size_t i = 0; i < nr; i++) {
+		if (!strcmp(c->v[i].path, path))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An opaque directory hides everything lower layers put in it, so the layer
+ * must carry all of its contents, changed or not: add what the table holds
+ * below each replaced directory as 'A'. Replaced directories are rare, so
+ * the scans stay cheap.
+ */
+static void list_replaced_contents(struct snapshot *s, struct snapshot_changes *c)
+{
+	size_t nr = c->nr;
+
+	for (size_t i = 0; i < nr; i++) {
+		const char *dir = c->v[i].path;
+		size_t n = strlen(dir);
+
+		if (!(c->v[i].why & SNAPSHOT_REPLACED))
+			continue;
+		for (size_t j = 0; j < s->table.nr; j++) {
+			const struct table_entry *t = &s->table.v[j];
+
+			if (!strncmp(t->path, dir, n) && t->path[n] == '/' &&
+			    !in_changes(c, c->nr, t->path))
+				changes_add(c, 'A', SNAPSHOT_NEW, t->path, t->st.mode);
+		}
+	}
 }
 
 int64_t snapshot_now_ns(void)
@@ -425,6 +467,7 @@ int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_
 		return ret;
 	}
 	table_sweep(&s->table, s->gen, record_deletion, out);
+	list_replaced_contents(s, out);
 	finish_changes(out);
 	return 0;
 }

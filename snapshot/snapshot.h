@@ -71,6 +71,9 @@ enum snapshot_reason {
 	SNAPSHOT_RDEV = 1 << 8,
 	SNAPSHOT_SIZE = 1 << 9,
 	SNAPSHOT_DELETED = 1 << 10,
+	/* a directory removed and made again (a new inode): its layer entry
+	 * gets an opaque marker and all of its contents are listed */
+	SNAPSHOT_REPLACED = 1 << 11,
 };
 
 /* "new", "type,mtime", ... for trace lines. */

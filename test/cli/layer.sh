@@ -186,3 +186,22 @@ diff -u <(describe "$work/template" | grep -v '^usr|\|^usr/bin|') \
 kiln_assert_eq "$rootfs/usr/bin/ping cap_net_raw=ep" "$(getcap "$rootfs/usr/bin/ping")" \
 	"security.capability after umoci unpack"
 echo "ok   umoci unpacks busybox + kiln layers to the expected tree"
+
+# ----------------------- a directory made anew: opaque marker, whole contents
+op=$work/opaque
+mkdir -p "$op/d/sub"
+echo 1 >"$op/d/a"
+echo 2 >"$op/d/b"
+echo 3 >"$op/d/sub/x"
+cp -a "$op" "$work/opaque-lower"
+out=$(snap_layer "$op" "$work/opaque.tar.gz" \
+	'mv d d.old; mkdir d; echo 1 > d/a; echo 4 > d/c; rm -rf d.old')
+kiln_assert_eq "$(printf 'C /d\nC /d/a\nA /d/c')" "$(grep -v '^digest\|^diff_id' <<<"$out")" \
+	"change set of a directory made anew"
+kiln_assert_eq "$(printf 'd/\nd/.wh..wh..opq\nd/a\nd/c')" "$(tar -tzf "$work/opaque.tar.gz")" \
+	"entries of a directory made anew"
+"$exe" debug extract --root "$work/opaque-lower" "$work/opaque.tar.gz" ||
+	kiln_die "extracting the opaque layer failed"
+kiln_assert_eq "$(cd "$op" && find . | sort)" "$(cd "$work/opaque-lower" && find . | sort)" \
+	"tree after applying the opaque layer over the old one"
+echo "ok   a directory made anew is an opaque directory with all its contents"
