@@ -639,6 +639,31 @@ static char *basic_value(const struct reg_creds *cr)
 	return kiln_buf_detach(&enc, NULL);
 }
 
+/* The token service said no: name it, the registry, and whose credentials. */
+static int token_refused(const struct reg_response *resp, const struct reg_host *h,
+			 struct kiln_error *err)
+{
+	struct kiln_buf what = KILN_BUF_INIT;
+	int code = resp->status == 401 || resp->status == 403	? KILN_EAUTH
+		   : resp->status == 429 || resp->status >= 500 ? KILN_ENET
+								: KILN_EINVAL;
+
+	reg_errors_describe(&what, &resp->body);
+	kiln_err(err, code, 0,
+		 "the token service '%.200s' of registry '%s' answered HTTP %ld %s for %s%s",
+		 h->realm, h->domain, resp->status, reg_status_word(resp->status),
+		 h->creds.identity_token ? "the identity token"
+		 : h->creds.password	 ? "the credentials of the configured user"
+					 : "an anonymous request",
+		 what.buf);
+	if (code == KILN_EAUTH)
+		kiln_err_hint(err,
+			      "check the credentials for '%s' (config.json, credential helper)",
+			      h->domain);
+	kiln_buf_release(&what);
+	return code;
+}
+
 static int token_request(struct reg_response *resp, struct registry_client *c, struct reg_host *h,
 			 const char *scope, struct kiln_error *err)
 {
@@ -668,7 +693,7 @@ static int token_request(struct reg_response *resp, struct registry_client *c, s
 	rq.url = url.buf;
 	ret = reg_do(resp, c, &rq, err);
 	if (ret == 0 && resp->status != 200)
-		ret = reg_status_err(resp, &rq, err);
+		ret = token_refused(resp, h, err);
 	free(basic);
 	kiln_buf_release(&url);
 	kiln_buf_release(&form);

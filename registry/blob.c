@@ -21,6 +21,7 @@ struct verify {
 	uint64_t got; /* bytes hashed and passed on */
 	int64_t size;
 	const char *what;
+	struct reg_progress progress;
 };
 
 static int verify_sink(void *ctx, const void *data, size_t len, struct kiln_error *err)
@@ -35,6 +36,7 @@ static int verify_sink(void *ctx, const void *data, size_t len, struct kiln_erro
 				v->what, v->size);
 	kiln_sha256_update(&v->sha, p, len);
 	v->got += len;
+	reg_progress_update(&v->progress, v->got);
 	return v->sink(v->ctx, p, len, err);
 }
 
@@ -68,24 +70,23 @@ static int blob_get_attempt(struct reg_response *resp, struct registry_client *c
 	return 0;
 }
 
-int registry_blob_get(struct registry_client *c, const struct registry_ref *ref,
-		      const struct kiln_digest *d, int64_t size, registry_blob_sink sink, void *ctx,
-		      struct kiln_error *err)
+/* Fetch d from one place (ref: the image's registry or a mirror), resuming
+ * after interruptions; verify everything once the last byte is in. */
+static int blob_get_from(struct verify *v, struct registry_client *c,
+			 const struct registry_ref *ref, const struct kiln_digest *d,
+			 struct kiln_error *err)
 {
 	struct reg_response resp = REG_RESPONSE_INIT;
-	struct kiln_buf url = KILN_BUF_INIT, scope = KILN_BUF_INIT, what = KILN_BUF_INIT;
-	struct verify v = { .sink = sink, .ctx = ctx, .size = size };
+	struct kiln_buf url = KILN_BUF_INIT, scope = KILN_BUF_INIT;
 	struct kiln_error e = KILN_ERROR_INIT;
-	struct reg_request rq = { .method = "GET", .sink = verify_sink, .sink_ctx = &v };
+	struct reg_request rq = { .method = "GET", .sink = verify_sink, .sink_ctx = v };
 	struct kiln_digest got;
 	char ds[KILN_DIGEST_STR_SIZE];
 	struct reg_host *h;
+	unsigned attempt;
 	int ret;
 
 	kiln_digest_format(ds, d);
-	kiln_buf_addf(&what, "blob %s of '%s/%s'", ds, ref->domain, ref->path);
-	v.what = what.buf;
-	kiln_sha256_init(&v.sha);
 	if ((ret = reg_host_get(&h, c, ref->domain, err)) < 0)
 		goto out;
 	reg_url(&url, h, ref->path, "blobs/%s", ds);
@@ -96,41 +97,81 @@ int registry_blob_get(struct registry_client *c, const struct registry_ref *ref,
 	/* Retries here, not in reg_do: after an interruption the next request
 	 * asks only for the bytes not yet verified and passed on. */
 	rq.no_retry = true;
-	for (unsigned attempt = 0;; attempt++) {
-		ret = blob_get_attempt(&resp, c, &rq, &v, &e);
+	for (attempt = 0;; attempt++) {
+		ret = blob_get_attempt(&resp, c, &rq, v, &e);
 		if (ret == 0 || !resp.retryable || attempt >= c->o.retries)
 			break;
-		kiln_info("%s: %s; resuming at byte %" PRIu64 " (%u of %u)", v.what,
-			  kiln_error_msg(&e), v.got, attempt + 1, c->o.retries);
+		kiln_info("%s: %s; resuming at byte %" PRIu64 " (%u of %u)", v->what,
+			  kiln_error_msg(&e), v->got, attempt + 1, c->o.retries);
 		reg_backoff(c, attempt, resp.retry_after);
 	}
 	reg_err_move(err, &e, ret);
-	if (ret < 0)
+	if (ret < 0) {
+		kiln_err_prefix(err, "%s", v->what);
+		if (resp.retryable)
+			kiln_err_hint(err, "gave up after %u attempt(s)", attempt + 1);
 		goto out;
-	kiln_sha256_final(&v.sha, &got);
-	if ((size >= 0 && v.got != (uint64_t)size) || !kiln_digest_eq(&got, d)) {
+	}
+	kiln_sha256_final(&v->sha, &got);
+	if ((v->size >= 0 && v->got != (uint64_t)v->size) || !kiln_digest_eq(&got, d)) {
 		char gs[KILN_DIGEST_STR_SIZE];
 
 		kiln_digest_format(gs, &got);
 		ret = kiln_err(err, KILN_EDIGEST, 0,
-			       "%s does not match its digest (got %s, %" PRIu64 " bytes)", v.what,
-			       gs, v.got);
+			       "%s does not match its digest (got %s, %" PRIu64 " bytes)", v->what,
+			       gs, v->got);
 	}
 out:
-	kiln_sha256_release(&v.sha);
 	reg_response_release(&resp);
 	kiln_buf_release(&url);
 	kiln_buf_release(&scope);
+	return ret;
+}
+
+/* Each place the pull may come from (mirrors first), as long as the sink
+ * has seen nothing: once bytes went out, they cannot be taken back. */
+int registry_blob_get(struct registry_client *c, const struct registry_ref *ref,
+		      const struct kiln_digest *d, int64_t size, registry_blob_sink sink, void *ctx,
+		      struct kiln_error *err)
+{
+	struct verify v = { .sink = sink, .ctx = ctx, .size = size };
+	struct kiln_buf what = KILN_BUF_INIT;
+	struct kiln_error e = KILN_ERROR_INIT;
+	struct reg_candidates cs;
+	char ds[KILN_DIGEST_STR_SIZE];
+	int ret = KILN_EINVAL;
+
+	kiln_digest_format(ds, d);
+	kiln_sha256_init(&v.sha);
+	reg_candidates_get(&cs, c, ref);
+	reg_progress_start(&v.progress, c, "pull", d, size);
+	for (size_t i = 0; i < cs.n; i++) {
+		kiln_error_release(&e);
+		kiln_buf_reset(&what);
+		kiln_buf_addf(&what, "blob %s of '%s/%s'", ds, cs.v[i].domain, cs.v[i].path);
+		v.what = what.buf;
+		ret = blob_get_from(&v, c, &cs.v[i], d, &e);
+		if (ret == 0 || v.got || i + 1 == cs.n)
+			break;
+		kiln_warn("%s; trying '%s/%s'", kiln_error_msg(&e), cs.v[i + 1].domain,
+			  cs.v[i + 1].path);
+	}
+	reg_progress_end(&v.progress, ret == 0);
+	reg_err_move(err, &e, ret);
+	kiln_sha256_release(&v.sha);
+	reg_candidates_release(&cs);
 	kiln_buf_release(&what);
 	return ret;
 }
 
-int registry_blob_exists(bool *exists, struct registry_client *c, const struct registry_ref *ref,
-			 const struct kiln_digest *d, struct kiln_error *err)
+/* HEAD under the given token scope: a push asks with its push scope, so
+ * one token serves the HEAD and the upload after it. */
+static int blob_head(bool *exists, struct registry_client *c, const struct registry_ref *ref,
+		     const struct kiln_digest *d, const char *scope, struct kiln_error *err)
 {
 	struct reg_response resp = REG_RESPONSE_INIT;
-	struct kiln_buf url = KILN_BUF_INIT, scope = KILN_BUF_INIT;
-	struct reg_request rq = { .method = "HEAD" };
+	struct kiln_buf url = KILN_BUF_INIT;
+	struct reg_request rq = { .method = "HEAD", .scope = scope };
 	char ds[KILN_DIGEST_STR_SIZE];
 	struct reg_host *h;
 	int ret;
@@ -139,10 +180,8 @@ int registry_blob_exists(bool *exists, struct registry_client *c, const struct r
 	if ((ret = reg_host_get(&h, c, ref->domain, err)) < 0)
 		goto out;
 	reg_url(&url, h, ref->path, "blobs/%s", ds);
-	kiln_buf_addf(&scope, "repository:%s:pull", ref->path);
 	rq.url = url.buf;
 	rq.host = h;
-	rq.scope = scope.buf;
 	if ((ret = reg_do(&resp, c, &rq, err)) < 0)
 		goto out;
 	if (resp.status == 200 || resp.status == 404)
@@ -152,6 +191,17 @@ int registry_blob_exists(bool *exists, struct registry_client *c, const struct r
 out:
 	reg_response_release(&resp);
 	kiln_buf_release(&url);
+	return ret;
+}
+
+int registry_blob_exists(bool *exists, struct registry_client *c, const struct registry_ref *ref,
+			 const struct kiln_digest *d, struct kiln_error *err)
+{
+	struct kiln_buf scope = KILN_BUF_INIT;
+	int ret;
+
+	kiln_buf_addf(&scope, "repository:%s:pull", ref->path);
+	ret = blob_head(exists, c, ref, d, scope.buf, err);
 	kiln_buf_release(&scope);
 	return ret;
 }
@@ -188,6 +238,7 @@ struct upload {
 	const char *scope;
 	char ds[KILN_DIGEST_STR_SIZE];
 	struct kiln_buf location; /* the upload session's current URL */
+	struct reg_progress progress;
 };
 
 /* Send rq; want is the expected status; the next Location (relative or
@@ -261,6 +312,7 @@ static int upload_monolithic(struct upload *u, struct kiln_error *err)
 				  .content_type = "application/octet-stream",
 				  .src = u->src,
 				  .src_len = u->src->size,
+				  .progress = &u->progress,
 				  .no_retry = true };
 	int ret;
 
@@ -286,6 +338,7 @@ static int upload_chunked(struct upload *u, struct kiln_error *err)
 					  .src_off = off,
 					  .src_len = n,
 					  .content_range = range,
+					  .progress = &u->progress,
 					  .no_retry = true };
 
 		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + n - 1);
@@ -332,25 +385,27 @@ int registry_blob_push(struct registry_client *c, const struct registry_ref *ref
 	struct kiln_error e = KILN_ERROR_INIT;
 	struct kiln_buf scope = KILN_BUF_INIT;
 	bool exists = false;
+	unsigned attempt;
 	int ret;
 
 	kiln_digest_format(u.ds, &src->digest);
 	src->skipped = src->mounted = false;
+	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
+	if (src->mount_from && strcmp(src->mount_from, ref->path))
+		kiln_buf_addf(&scope, " repository:%s:pull", src->mount_from);
+	u.scope = scope.buf;
 	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) < 0 ||
-	    (ret = registry_blob_exists(&exists, c, ref, &src->digest, err)) < 0)
+	    (ret = blob_head(&exists, c, ref, &src->digest, u.scope, err)) < 0)
 		goto out;
 	if (exists) {
 		src->skipped = true;
 		kiln_debug("%s already in '%s'", u.ds, ref->path);
 		goto out;
 	}
-	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
-	if (src->mount_from && strcmp(src->mount_from, ref->path))
-		kiln_buf_addf(&scope, " repository:%s:pull", src->mount_from);
-	u.scope = scope.buf;
+	reg_progress_start(&u.progress, c, "push", &src->digest, (int64_t)src->size);
 	/* A failed session is abandoned and a new one started: chunks cannot
 	 * be trusted to have landed after a broken connection. */
-	for (unsigned attempt = 0;; attempt++) {
+	for (attempt = 0;; attempt++) {
 		ret = upload_once(&u, &e);
 		if (ret != KILN_ENET || attempt >= c->o.retries)
 			break;
@@ -358,10 +413,50 @@ int registry_blob_push(struct registry_client *c, const struct registry_ref *ref
 			  kiln_error_msg(&e), attempt + 1, c->o.retries);
 		reg_backoff(c, attempt, -1);
 	}
+	reg_progress_end(&u.progress, ret == 0 && !src->mounted);
 	reg_err_move(err, &e, ret);
+	if (ret == KILN_ENET)
+		kiln_err_hint(err, "gave up after %u attempt(s)", attempt + 1);
 out:
 	if (ret < 0)
 		kiln_err_prefix(err, "push blob %s to '%s/%s'", u.ds, ref->domain, ref->path);
+	kiln_buf_release(&u.location);
+	kiln_buf_release(&scope);
+	return ret;
+}
+
+int registry_check_push(struct registry_client *c, const struct registry_ref *ref,
+			struct kiln_error *err)
+{
+	struct upload u = { .c = c, .ref = ref, .location = KILN_BUF_INIT };
+	struct registry_blob_source none = { .size = 0 };
+	struct kiln_buf scope = KILN_BUF_INIT;
+	struct reg_request del = { .method = "DELETE" };
+	bool mounted = false;
+	int ret;
+
+	u.src = &none;
+	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
+	u.scope = scope.buf;
+	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) < 0 ||
+	    (ret = upload_start(&u, &mounted, err)) < 0)
+		goto out;
+	/* Cancelling is tidiness, not a requirement: registries purge stale
+	 * sessions themselves, so its failure is not the check's. The
+	 * distribution registry wants the delete action for it. */
+	kiln_buf_addstr(&scope, ",delete");
+	u.scope = scope.buf;
+	del.url = u.location.buf;
+	if (upload_step(&u, &del, 204, NULL) < 0)
+		kiln_debug("could not cancel the test upload to '%s/%s'", ref->domain, ref->path);
+out:
+	if (ret < 0) {
+		kiln_err_prefix(err, "checking the push permission for '%s/%s'", ref->domain,
+				ref->path);
+		if (ret == KILN_EAUTH)
+			kiln_err_hint(err, "use credentials that may push there, or skip the check "
+					   "with --skip-push-permission-check");
+	}
 	kiln_buf_release(&u.location);
 	kiln_buf_release(&scope);
 	return ret;

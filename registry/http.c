@@ -106,6 +106,7 @@ void registry_options_init(struct registry_options *o)
 	o->connect_timeout_s = 30;
 	o->low_speed_timeout_s = 60;
 	o->chunk_size = 32u << 20;
+	o->progress_interval_ms = 5000;
 }
 
 void registry_options_release(struct registry_options *o)
@@ -114,6 +115,8 @@ void registry_options_release(struct registry_options *o)
 	kiln_strvec_clear(&o->insecure_registries);
 	kiln_strvec_clear(&o->certificates);
 	kiln_strvec_clear(&o->client_certs);
+	kiln_strvec_clear(&o->mirrors);
+	kiln_strvec_clear(&o->registry_maps);
 }
 
 static void strvec_copy(struct kiln_strvec *out, const struct kiln_strvec *in)
@@ -178,6 +181,10 @@ int registry_client_new(struct registry_client **out, const struct registry_opti
 	c->o.insecure_registries = (struct kiln_strvec)KILN_STRVEC_INIT;
 	c->o.certificates = (struct kiln_strvec)KILN_STRVEC_INIT;
 	c->o.client_certs = (struct kiln_strvec)KILN_STRVEC_INIT;
+	c->o.mirrors = (struct kiln_strvec)KILN_STRVEC_INIT;
+	c->o.registry_maps = (struct kiln_strvec)KILN_STRVEC_INIT;
+	strvec_copy(&c->o.mirrors, &o->mirrors);
+	strvec_copy(&c->o.registry_maps, &o->registry_maps);
 	strvec_copy(&c->o.skip_tls_verify_registries, &o->skip_tls_verify_registries);
 	strvec_copy(&c->o.insecure_registries, &o->insecure_registries);
 	strvec_copy(&c->o.certificates, &o->certificates);
@@ -207,7 +214,7 @@ int registry_client_new(struct registry_client **out, const struct registry_opti
 	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	if ((ret = load_system_ca(c, err)) < 0 ||
+	if ((ret = reg_mirrors_check(o, err)) < 0 || (ret = load_system_ca(c, err)) < 0 ||
 	    (ret = reg_auth_config_load(&c->auth, o->docker_config, err)) < 0)
 		goto fail;
 	c->o.ca_bundle = NULL;
@@ -253,6 +260,7 @@ void registry_client_free(struct registry_client *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->host_lock);
 	reg_auth_config_free(c->auth);
+	reg_sources_free(c);
 	kiln_buf_release(&c->system_ca);
 	registry_options_release(&c->o);
 	free(c->platform);
@@ -570,6 +578,8 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ctx)
 			x->fail = ret;
 			return CURL_READFUNC_ABORT;
 		}
+		if (x->rq->progress)
+			reg_progress_update(x->rq->progress, x->rq->src_off + x->up_off + n);
 	} else {
 		memcpy(buf, (const char *)x->rq->body + x->up_off, n);
 	}
@@ -669,6 +679,9 @@ static void set_method(CURL *h, const struct reg_request *rq)
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, has_body ? n : (curl_off_t)0);
 		if (!strcmp(rq->method, "PATCH"))
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
+	} else if (!strcmp(rq->method, "DELETE")) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	}
@@ -714,7 +727,9 @@ static int perform(struct reg_response *resp, struct registry_client *c, struct 
 		ret = x.fail;
 	} else if (rc != CURLE_OK) {
 		resp->retryable = curl_retryable(rc);
-		ret = kiln_err(err, KILN_ENET, 0, "%s '%s': %s", rq->method, url,
+		/* Without the query: upload URLs carry long opaque state there. */
+		ret = kiln_err(err, KILN_ENET, 0, "%s '%.*s': %s", rq->method,
+			       (int)strcspn(url, "?"), url,
 			       detail[0] ? detail : curl_easy_strerror(rc));
 		if (rc == CURLE_PEER_FAILED_VERIFICATION)
 			kiln_err_hint(err, "trust its CA with --registry-certificate, or use "
@@ -838,7 +853,7 @@ int reg_do(struct reg_response *resp, struct registry_client *c, struct reg_requ
 
 /* ------------------------------------------------------------ errors */
 
-static const char *status_word(long status)
+const char *reg_status_word(long status)
 {
 	switch (status) {
 	case 400:
@@ -860,8 +875,7 @@ static const char *status_word(long status)
 	}
 }
 
-/* errors[]: "CODE: message; CODE2: message2" from the registry's body. */
-static void registry_errors(struct kiln_buf *out, const struct kiln_buf *body)
+void reg_errors_describe(struct kiln_buf *out, const struct kiln_buf *body)
 {
 	cJSON *root = cJSON_ParseWithLength(body->buf, body->len), *e;
 
@@ -893,10 +907,10 @@ int reg_status_err(const struct reg_response *r, const struct reg_request *rq,
 							  : KILN_EINVAL;
 	size_t plen = path ? strcspn(path, "?") : 0;
 
-	registry_errors(&what, &r->body);
+	reg_errors_describe(&what, &r->body);
 	kiln_err(err, code, 0, "registry '%s' answered %s %.*s with HTTP %ld %s%s",
 		 rq->host ? rq->host->domain : "?", rq->method, (int)(plen > 200 ? 200 : plen),
-		 path ? path : "", r->status, status_word(r->status), what.buf);
+		 path ? path : "", r->status, reg_status_word(r->status), what.buf);
 	if (r->status == 401 || r->status == 403)
 		kiln_err_hint(err,
 			      "check the credentials for '%s' (config.json, credential helper)",

@@ -186,9 +186,9 @@ out:
 	return ret;
 }
 
-int registry_manifest_get(struct registry_manifest *out, struct registry_client *c,
-			  const struct registry_ref *ref, const char *platform,
-			  struct kiln_error *err)
+static int manifest_get_one(struct registry_manifest *out, struct registry_client *c,
+			    const struct registry_ref *ref, const char *platform,
+			    struct kiln_error *err)
 {
 	struct registry_manifest ix = REGISTRY_MANIFEST_INIT, m = REGISTRY_MANIFEST_INIT;
 	struct kiln_digest want, child;
@@ -225,6 +225,43 @@ out:
 		kiln_err_prefix(err, "pull manifest of '%s'", name.buf);
 	registry_manifest_release(&ix);
 	registry_manifest_release(&m);
+	kiln_buf_release(&name);
+	return ret;
+}
+
+/* The last candidate's error goes to the caller; earlier ones are logged,
+ * since the next candidate may well succeed. */
+int registry_manifest_get(struct registry_manifest *out, struct registry_client *c,
+			  const struct registry_ref *ref, const char *platform,
+			  struct kiln_error *err)
+{
+	struct reg_candidates cs;
+	struct kiln_error e = KILN_ERROR_INIT;
+	struct kiln_buf name = KILN_BUF_INIT;
+	int ret = KILN_EINVAL;
+
+	reg_candidates_get(&cs, c, ref);
+	for (size_t i = 0; i < cs.n; i++) {
+		kiln_error_release(&e);
+		ret = manifest_get_one(out, c, &cs.v[i], platform, &e);
+		if (ret == 0) {
+			if (cs.n > 1)
+				reg_source_remember(c, ref, &cs.v[i]);
+			break;
+		}
+		if (i + 1 < cs.n) {
+			kiln_buf_reset(&name);
+			registry_ref_name(&name, &cs.v[i + 1]);
+			kiln_warn("%s; trying '%s'", kiln_error_msg(&e), name.buf);
+		}
+	}
+	reg_err_move(err, &e, ret);
+	if (ret < 0 && !cs.has_original)
+		kiln_err_hint(err,
+			      "the image's own registry '%s' was not tried "
+			      "(--skip-default-registry-fallback)",
+			      ref->domain);
+	reg_candidates_release(&cs);
 	kiln_buf_release(&name);
 	return ret;
 }

@@ -59,7 +59,31 @@ struct registry_client {
 	struct kiln_buf system_ca;
 	struct reg_auth_config *auth;
 	struct reg_host *hosts;
+	struct reg_source *sources; /* which mirror served each pulled repository */
 };
+
+/* ------------------------------------------------------------ progress */
+
+/*
+ * Per-blob progress for the logger: one line at most every
+ * progress_interval_ms while bytes flow, and one when the blob is done
+ * (INFO for blobs of 1 MiB or more, DEBUG for small ones such as configs),
+ * so a 20-layer pull in CI shows a few lines per layer, never a flood.
+ * One blob is moved by one thread at a time: no lock.
+ */
+struct reg_progress {
+	const char *verb; /* "pull", "push"; NULL: not reporting */
+	char id[24];	  /* "sha256:0123456789ab" */
+	uint64_t total;	  /* 0: unknown */
+	uint64_t done;
+	uint64_t start_ms, last_ms;
+	unsigned interval_ms;
+};
+
+void reg_progress_start(struct reg_progress *p, const struct registry_client *c, const char *verb,
+			const struct kiln_digest *d, int64_t total);
+void reg_progress_update(struct reg_progress *p, uint64_t done);
+void reg_progress_end(struct reg_progress *p, bool ok);
 
 /* ------------------------------------------------------------ requests */
 
@@ -73,7 +97,8 @@ struct reg_request {
 	size_t body_len;
 	struct registry_blob_source *src; /* ... or from a blob source */
 	uint64_t src_off, src_len;
-	registry_blob_sink sink; /* 2xx response bodies go here, others to resp->body */
+	struct reg_progress *progress; /* told how far a blob source's upload got */
+	registry_blob_sink sink;       /* 2xx response bodies go here, others to resp->body */
 	void *sink_ctx;
 	size_t body_cap;	 /* cap for resp->body (default REG_SMALL_BODY_MAX) */
 	bool no_retry;		 /* the caller retries itself */
@@ -111,6 +136,12 @@ int reg_do(struct reg_response *resp, struct registry_client *c, struct reg_requ
 int reg_status_err(const struct reg_response *r, const struct reg_request *rq,
 		   struct kiln_error *err);
 
+/* ": CODE: message; CODE2: message2" from an error body's errors[]
+ * (nothing when it has none), each part cut short. */
+void reg_errors_describe(struct kiln_buf *out, const struct kiln_buf *body);
+/* "unauthorized", "not found", ... for a status. */
+const char *reg_status_word(long status);
+
 /* The host entry for a domain, created (and pinged: scheme and auth kind
  * learnt) on first use. */
 int reg_host_get(struct reg_host **out, struct registry_client *c, const char *domain,
@@ -133,6 +164,29 @@ bool reg_same_origin(const struct reg_host *h, const char *url);
 /* Retry loops try with a local error and hand only the last one on, so a
  * success after retries leaves the caller's error untouched. Returns ret. */
 int reg_err_move(struct kiln_error *dst, struct kiln_error *src, int ret);
+
+/* ------------------------------------------------------------- mirrors */
+
+struct reg_source;
+
+/* Where a pull of ref may come from, in order: the mirrors that apply to
+ * its registry, then ref itself unless skip_default_fallback; the one that
+ * served ref's repository last is moved first. Each keeps ref's tag/digest. */
+struct reg_candidates {
+	struct registry_ref *v;
+	size_t n;
+	bool has_original; /* the last one is ref itself */
+};
+
+void reg_candidates_get(struct reg_candidates *out, struct registry_client *c,
+			const struct registry_ref *ref);
+void reg_candidates_release(struct reg_candidates *cs);
+/* Remember that src served ref's repository. */
+void reg_source_remember(struct registry_client *c, const struct registry_ref *ref,
+			 const struct registry_ref *src);
+void reg_sources_free(struct registry_client *c);
+/* Parse the mirror flags now, so a typo fails before any network use. */
+int reg_mirrors_check(const struct registry_options *o, struct kiln_error *err);
 
 /* ---------------------------------------------------------------- auth */
 

@@ -128,6 +128,12 @@ struct registry_options {
 	struct kiln_strvec client_certs;	       /* "host[:port]=cert.pem,key.pem" */
 	const char *docker_config; /* a config.json path; NULL: the usual search */
 	const char *ca_bundle;	   /* system CAs; NULL: $SSL_CERT_FILE or the distro bundle */
+	/* Pulls only: where else to look first, tried in order, then the
+	 * reference's own registry unless skip_default_fallback. */
+	struct kiln_strvec mirrors;	  /* --registry-mirror "host[/prefix]": Docker Hub's */
+	struct kiln_strvec registry_maps; /* --registry-map "orig=host[/prefix][;orig2=...]" */
+	bool skip_default_fallback;	  /* --skip-default-registry-fallback */
+	unsigned progress_interval_ms;	  /* per-blob progress lines at most this often (5000) */
 };
 
 /* Defaults; the caller owns the strvecs (registry_options_release). */
@@ -184,6 +190,12 @@ int registry_manifest_get(struct registry_manifest *out, struct registry_client 
 			  const struct registry_ref *ref, const char *platform,
 			  struct kiln_error *err);
 
+/*
+ * With mirrors (registry_options.mirrors, .registry_maps), both the manifest
+ * and the blobs of a pull come from the first place that has the manifest;
+ * callers keep passing the reference as the user wrote it.
+ */
+
 /* PUT a manifest under ref's tag (or digest). *out (may be NULL) gets its digest. */
 int registry_manifest_put(struct kiln_digest *out, struct registry_client *c,
 			  const struct registry_ref *ref, const char *media_type, const void *data,
@@ -234,6 +246,14 @@ int registry_read_at_fd(void *ctx, void *buf, size_t len, uint64_t off, struct k
  * monolithic PUT (size <= chunk_size) or chunked PATCHes and a final PUT. */
 int registry_blob_push(struct registry_client *c, const struct registry_ref *ref,
 		       struct registry_blob_source *src, struct kiln_error *err);
+
+/*
+ * May this client push to ref's repository? Starts an upload session and
+ * cancels it (DELETE), so a missing permission fails in seconds, before a
+ * long build rather than after it. EAUTH when refused.
+ */
+int registry_check_push(struct registry_client *c, const struct registry_ref *ref,
+			struct kiln_error *err);
 
 /* Push n blobs, up to options.parallel at once; the first failure is
  * reported (the others are still finished or abandoned cleanly). */

@@ -11,7 +11,11 @@
  * --insecure, --skip-tls-verify, --insecure-registry R,
  * --skip-tls-verify-registry R, --registry-certificate R=ca.pem,
  * --registry-client-cert R=cert,key, --retries N, --parallel N,
- * --chunk-size BYTES, --mount-from REPO (push), --docker-config FILE.
+ * --chunk-size BYTES, --mount-from REPO (push), --docker-config FILE,
+ * --registry-mirror HOST[/PREFIX], --registry-map ORIG=HOST[/PREFIX][;...],
+ * --skip-default-registry-fallback (pull), --progress-interval MS,
+ * --check-only (push: `debug push --check-only REF...` checks the push
+ * permission of each REF, uploading nothing).
  * Tests drive the registry client through these.
  */
 #include "compat.h"
@@ -30,6 +34,7 @@
 struct reg_args {
 	struct registry_options o;
 	const char *output, *mount_from;
+	bool check_only;
 	struct kiln_strvec operands;
 };
 
@@ -73,6 +78,14 @@ static int parse_flag(struct reg_args *a, const char *tool, int *i, int argc, ch
 		a->o.insecure = true;
 	else if (!strcmp(arg, "--skip-tls-verify"))
 		a->o.skip_tls_verify = true;
+	else if (!strcmp(arg, "--check-only"))
+		a->check_only = true;
+	else if (!strcmp(arg, "--skip-default-registry-fallback"))
+		a->o.skip_default_fallback = true;
+	else if ((v = flag_value(arg, "--registry-mirror", i, argc, argv)))
+		kiln_strvec_push(&a->o.mirrors, v);
+	else if ((v = flag_value(arg, "--registry-map", i, argc, argv)))
+		kiln_strvec_push(&a->o.registry_maps, v);
 	else if ((v = flag_value(arg, "--platform", i, argc, argv)))
 		a->o.platform = v;
 	else if ((v = flag_value(arg, "--insecure-registry", i, argc, argv)))
@@ -95,6 +108,10 @@ static int parse_flag(struct reg_args *a, const char *tool, int *i, int argc, ch
 	else if ((v = flag_value(arg, "--parallel", i, argc, argv)))
 		return parse_number(&n, v, 64) && n ? (a->o.parallel = (unsigned)n, 1)
 						    : usage(err, tool, "invalid --parallel", v);
+	else if ((v = flag_value(arg, "--progress-interval", i, argc, argv)))
+		return parse_number(&n, v, 3600000) && n
+			       ? (a->o.progress_interval_ms = (unsigned)n, 1)
+			       : usage(err, tool, "invalid --progress-interval", v);
 	else if ((v = flag_value(arg, "--chunk-size", i, argc, argv)))
 		return parse_number(&n, v, 1ull << 40) && n
 			       ? (a->o.chunk_size = (size_t)n, 1)
@@ -405,6 +422,23 @@ out:
 	return ret;
 }
 
+/* --check-only REF...: may we push to every REF? Nothing is uploaded. */
+static int check_push(struct registry_client *c, struct reg_args *a, struct kiln_error *err)
+{
+	for (size_t i = 0; i < a->operands.nr; i++) {
+		struct registry_ref ref = REGISTRY_REF_INIT;
+		int ret = registry_ref_parse(&ref, a->operands.v[i], err);
+
+		if (ret == 0)
+			ret = registry_check_push(c, &ref, err);
+		registry_ref_release(&ref);
+		if (ret < 0)
+			return ret;
+		printf("push allowed: %s\n", a->operands.v[i]);
+	}
+	return 0;
+}
+
 int debug_push(int argc, char **argv, struct kiln_error *err)
 {
 	struct reg_args a = { .operands = KILN_STRVEC_INIT };
@@ -414,12 +448,14 @@ int debug_push(int argc, char **argv, struct kiln_error *err)
 	if ((code = parse_args(&a, "push", argc, argv, err)) != 0)
 		goto out;
 	code = 2;
-	if (a.operands.nr < 2) {
-		kiln_err(err, KILN_EINVAL, 0, "usage: executor debug push [FLAGS] DIR REF...");
+	if (a.operands.nr < (a.check_only ? 1u : 2u)) {
+		kiln_err(err, KILN_EINVAL, 0,
+			 "usage: executor debug push [FLAGS] DIR REF... | --check-only REF...");
 		goto out;
 	}
 	code = 1;
-	if (run_client(&a, &c, err) < 0 || do_push(c, &a, err) < 0)
+	if (run_client(&a, &c, err) < 0 ||
+	    (a.check_only ? check_push(c, &a, err) : do_push(c, &a, err)) < 0)
 		goto out;
 	code = 0;
 out:

@@ -12,10 +12,13 @@
 #   curl --cacert "$KILN_REGISTRY_CA" -u alice:secret "$KILN_REGISTRY_URL/v2/"
 #   skopeo copy --dest-cert-dir "$KILN_REGISTRY_CERT_DIR" --dest-creds alice:secret ...
 #
-# kiln_registry_start [--tls] [--htpasswd USER:PASS]
+# kiln_registry_start [--tls] [--htpasswd USER:PASS] [--token-realm URL --token-cert PEM]
 #   Starts a registry on a free port and waits (at most
 #   KILN_REGISTRY_START_TIMEOUT seconds, default 15) until GET /v2/ answers
-#   (200; 401 with --htpasswd). Exports, for the registry just started:
+#   (200; 401 with --htpasswd or --token-realm). --token-realm: bearer token
+#   auth (the realm of a token service such as test/tools/token-server.py,
+#   whose signing certificate is --token-cert), service "kiln-test-registry",
+#   issuer "kiln-test-issuer". Exports, for the registry just started:
 #     KILN_REGISTRY           host:port, e.g. 127.0.0.1:41234
 #     KILN_REGISTRY_URL       http://host:port or https://host:port
 #     KILN_REGISTRY_PID       the docker-registry process
@@ -119,9 +122,9 @@ _kiln_registry_tls() {
 	cp "$d/ca.crt" "$1/certs/ca.crt"
 }
 
-# _kiln_registry_config DIR PORT TLS HTPASSWD: write DIR/config.yml.
+# _kiln_registry_config DIR PORT TLS HTPASSWD [REALM CERT]: write DIR/config.yml.
 _kiln_registry_config() {
-	local dir=$1 port=$2 tls=$3 htpasswd=$4 secret
+	local dir=$1 port=$2 tls=$3 htpasswd=$4 realm=${5:-} tcert=${6:-} secret
 	secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	{
 		cat <<EOF
@@ -156,6 +159,16 @@ auth:
   htpasswd:
     realm: kiln-test
     path: $htpasswd
+EOF
+		fi
+		if [[ -n $realm ]]; then
+			cat <<EOF
+auth:
+  token:
+    realm: $realm
+    service: kiln-test-registry
+    issuer: kiln-test-issuer
+    rootcertbundle: $tcert
 EOF
 		fi
 	} >"$dir/config.yml"
@@ -227,7 +240,7 @@ _kiln_registry_kill() {
 # shellcheck disable=SC2120 # every argument is optional
 kiln_registry_start() {
 	local tls=0 creds='' user='' pass='' dir port pid scheme want attempt rc=2
-	local base=${KILN_TEST_TMP:-/tmp} htpasswd='' launcher=()
+	local base=${KILN_TEST_TMP:-/tmp} htpasswd='' launcher=() realm='' tcert=''
 	while (($#)); do
 		case $1 in
 		--tls) tls=1 ;;
@@ -237,8 +250,14 @@ kiln_registry_start() {
 			shift
 			;;
 		--htpasswd=*) creds=${1#*=} ;;
+		--token-realm | --token-cert)
+			(($# >= 2)) || { kiln_log "kiln_registry_start: $1 needs a value"; return 2; }
+			if [[ $1 == --token-realm ]]; then realm=$2; else tcert=$2; fi
+			shift
+			;;
 		*)
-			kiln_log "kiln_registry_start: unknown argument '$1' (use --tls, --htpasswd USER:PASS)"
+			kiln_log "kiln_registry_start: unknown argument '$1' (use --tls, --htpasswd USER:PASS," \
+				"--token-realm URL --token-cert PEM)"
 			return 2
 			;;
 		esac
@@ -250,6 +269,10 @@ kiln_registry_start() {
 			kiln_log "kiln_registry_start: --htpasswd wants USER:PASS, got '$creds'"
 			return 2
 		fi
+	fi
+	if [[ -n $realm$tcert && (-z $realm || ! -f $tcert) ]]; then
+		kiln_log "kiln_registry_start: --token-realm and --token-cert (an existing PEM) go together"
+		return 2
 	fi
 	local c need=(docker-registry curl)
 	[[ -z $creds ]] || need+=(htpasswd)
@@ -279,6 +302,7 @@ kiln_registry_start() {
 	_KILN_REGISTRY_PIDS+=("")
 
 	scheme=http want=200
+	[[ -z $realm ]] || want=401
 	if ((tls)); then
 		_kiln_registry_tls "$dir" || { _kiln_registry_drop_last; return 2; }
 		scheme=https
@@ -298,7 +322,7 @@ kiln_registry_start() {
 
 	for ((attempt = 1; attempt <= 8; attempt++)); do
 		port=$(_kiln_registry_pick_port) || break
-		_kiln_registry_config "$dir" "$port" "$tls" "$htpasswd"
+		_kiln_registry_config "$dir" "$port" "$tls" "$htpasswd" "$realm" "$tcert"
 		: >"$dir/registry.log"
 		# The registry must not hold the test's stdout/stderr open: ctest
 		# waits for those pipes to close.
