@@ -171,7 +171,7 @@ static int walk_symlink(struct walk *w, int link_fd, const char *rest)
 static int walk_step(struct walk *w, const char *name, const char *rest)
 {
 	struct stat st;
-	uint64_t mnt;
+	uint64_t mnt = 0;
 	int fd = openat(w->cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret;
 
 	if (fd < 0 && errno == ENOENT && w->create) {

@@ -10,6 +10,7 @@
 #include "registry-int.h"
 #include "alloc.h"
 #include "buf.h"
+#include "digest.h"
 #include "error.h"
 #include "fileio.h"
 #include "kiln-version.h"
@@ -27,8 +28,11 @@
 
 int registry_global_init(struct kiln_error *err)
 {
-	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURLcode rc;
 
+	if (kiln_crypto_init(err) < 0) /* before curl can load openssl.cnf */
+		return err ? err->code : KILN_EIO;
+	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (rc != CURLE_OK)
 		return kiln_err(err, KILN_ENET, 0, "initialise libcurl: %s",
 				curl_easy_strerror(rc));
@@ -426,6 +430,7 @@ static void response_reset(struct reg_response *r)
 	r->status = 0;
 	r->retry_after = -1;
 	r->content_length = -1;
+	r->last_modified = -1;
 	r->retryable = false;
 }
 
@@ -476,7 +481,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		set_header(&x->resp->www_authenticate, v, vlen);
 	else if (IS("content-range"))
 		set_header(&x->resp->content_range, v, vlen);
-	else if ((IS("retry-after") || IS("content-length")) && vlen && vlen < sizeof(num)) {
+	else if (IS("last-modified") && vlen && vlen < 64) {
+		char date[64];
+		time_t t;
+
+		memcpy(date, v, vlen);
+		date[vlen] = '\0';
+		t = curl_getdate(date, NULL);
+		x->resp->last_modified = t < 0 ? -1 : (int64_t)t;
+	} else if ((IS("retry-after") || IS("content-length")) && vlen && vlen < sizeof(num)) {
 		char *end;
 		long long n;
 

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "commands.h"
+#include "digest.h"
 #include "error.h"
 #include "kiln-version.h"
 #include "log.h"
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
 	int first = 1, code = 1;
 
 	kiln_options_init(&o);
+	if (kiln_crypto_init(&err) < 0)
+		goto out;
 	if (argc > 1 && argv[1][0] != '-') {
 		cmd = find_command(argv[1]);
 		if (!cmd) {

@@ -2,6 +2,7 @@
 #include "digest.h"
 #include "error.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 static KILN_NORETURN void die_openssl(const char *what)
@@ -9,6 +10,13 @@ static KILN_NORETURN void die_openssl(const char *what)
 	/* EVP fails here only on OOM or a broken OpenSSL install. */
 	fprintf(stderr, "kiln: fatal: OpenSSL %s failed\n", what);
 	exit(1);
+}
+
+int kiln_crypto_init(struct kiln_error *err)
+{
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1)
+		return kiln_err(err, KILN_EIO, 0, "initialise OpenSSL");
+	return 0;
 }
 
 void kiln_sha256_init(struct kiln_sha256 *h)

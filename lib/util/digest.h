@@ -33,6 +33,14 @@ struct kiln_sha256 {
 	void *ctx;
 };
 
+/*
+ * Initialise OpenSSL without reading openssl.cnf. Call it first thing in
+ * main(): OpenSSL's implicit initialisation on first use loads the config
+ * file, and with ROOT "/" that file belongs to the base image (a provider
+ * or engine named there would be dlopen()ed into kiln).
+ */
+int kiln_crypto_init(struct kiln_error *err);
+
 void kiln_sha256_init(struct kiln_sha256 *h);
 void kiln_sha256_update(struct kiln_sha256 *h, const void *data, size_t len);
 /* Write the digest and release the context; h may be re-initialised. */
