@@ -112,14 +112,16 @@ struct reg_response {
 	char *location, *content_type, *digest, *www_authenticate, *content_range;
 	long retry_after; /* seconds, -1 when absent */
 	int64_t content_length;
-	uint64_t delivered; /* bytes given to the sink */
-	bool retryable;	    /* a failure worth another attempt (set by reg_do) */
-	char *url;	    /* the URL that answered (after redirects) */
+	int64_t last_modified; /* Last-Modified, seconds since the epoch; -1 when absent */
+	uint64_t delivered;    /* bytes given to the sink */
+	bool retryable;	       /* a failure worth another attempt (set by reg_do) */
+	char *url;	       /* the URL that answered (after redirects) */
 };
 
-#define REG_RESPONSE_INIT                                                      \
-	{                                                                      \
-		.body = KILN_BUF_INIT, .retry_after = -1, .content_length = -1 \
+#define REG_RESPONSE_INIT                                                       \
+	{                                                                       \
+		.body = KILN_BUF_INIT, .retry_after = -1, .content_length = -1, \
+		.last_modified = -1                                             \
 	}
 
 void reg_response_release(struct reg_response *r);

@@ -17,6 +17,8 @@
  *   blobs       registry_blob_get() streams verified bytes to a callback;
  *               registry_blob_push()/registry_blobs_push() upload (HEAD
  *               first, cross-repository mount, monolithic or chunked)
+ *   downloads   registry_download(): one verified HTTP(S) GET for what a
+ *               build fetches elsewhere (ADD https://..., https contexts)
  *
  * Requests are retried on 429 (honouring Retry-After), 5xx and connection
  * errors with exponential backoff and jitter; other 4xx answers fail at once
@@ -259,5 +261,43 @@ int registry_check_push(struct registry_client *c, const struct registry_ref *re
  * reported (the others are still finished or abandoned cleanly). */
 int registry_blobs_push(struct registry_client *c, const struct registry_ref *ref,
 			struct registry_blob_source *srcs, size_t n, struct kiln_error *err);
+
+/* ------------------------------------------------------------ downloads */
+
+/*
+ * One verified HTTP(S) download for what a build fetches besides registry
+ * blobs: `ADD https://...`, https build contexts, `-f https://...`. It uses
+ * the client's TLS settings (system CAs, --skip-tls-verify) but never any
+ * registry credentials, proxies from the environment (http_proxy,
+ * https_proxy, no_proxy, as libcurl reads them), and the client's retries
+ * and backoff; an interrupted transfer resumes with Range (or the bytes
+ * already passed on are skipped when the server answers in full), so the
+ * sink sees each byte once.
+ */
+struct registry_download {
+	char *url;		   /* the URL that answered, after redirects */
+	int64_t last_modified;	   /* Last-Modified (seconds since the epoch), -1 if none */
+	uint64_t size;		   /* bytes passed to the sink */
+	struct kiln_digest digest; /* their sha256 */
+};
+
+#define REGISTRY_DOWNLOAD_INIT                   \
+	{                                        \
+		.url = NULL, .last_modified = -1 \
+	}
+
+void registry_download_release(struct registry_download *d);
+
+/*
+ * GET url, streaming the body to sink (as registry_blob_get does: bytes are
+ * tentative until this returns 0). expect (may be NULL): the sha256 the
+ * bytes must have, else EDIGEST. max_size is required: a body larger than
+ * it is EINVAL, stopped as soon as it is seen (why: a URL in a Dockerfile
+ * must not be able to fill the disk). 4xx answers fail at once (404 is
+ * ENOENT); 429, 5xx and connection errors are retried.
+ */
+int registry_download(struct registry_download *out, struct registry_client *c, const char *url,
+		      const struct kiln_digest *expect, uint64_t max_size, registry_blob_sink sink,
+		      void *ctx, struct kiln_error *err);
 
 #endif

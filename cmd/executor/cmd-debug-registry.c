@@ -16,6 +16,11 @@
  * --skip-default-registry-fallback (pull), --progress-interval MS,
  * --check-only (push: `debug push --check-only REF...` checks the push
  * permission of each REF, uploading nothing).
+ *
+ * `executor debug download [--sha256 sha256:HEX] [--max-size N] [FLAGS] URL
+ * --output FILE`: registry_download() into FILE (written atomically, its
+ * mtime the Last-Modified time; a failure leaves no file); prints the
+ * digest, size, Last-Modified and final URL on stdout.
  * Tests drive the registry client through these.
  */
 #include "compat.h"
@@ -29,11 +34,14 @@
 #include "registry.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 
 struct reg_args {
 	struct registry_options o;
 	const char *output, *mount_from;
+	const char *sha256; /* download: the expected digest */
+	uint64_t max_size;  /* download: the size cap */
 	bool check_only;
 	struct kiln_strvec operands;
 };
@@ -102,6 +110,12 @@ static int parse_flag(struct reg_args *a, const char *tool, int *i, int argc, ch
 		a->output = v;
 	else if ((v = flag_value(arg, "--mount-from", i, argc, argv)))
 		a->mount_from = v;
+	else if ((v = flag_value(arg, "--sha256", i, argc, argv)))
+		a->sha256 = v;
+	else if ((v = flag_value(arg, "--max-size", i, argc, argv)))
+		return parse_number(&n, v, 1ull << 50) && n
+			       ? (a->max_size = n, 1)
+			       : usage(err, tool, "invalid --max-size", v);
 	else if ((v = flag_value(arg, "--retries", i, argc, argv)))
 		return parse_number(&n, v, 100) ? (a->o.retries = (unsigned)n, 1)
 						: usage(err, tool, "invalid --retries", v);
@@ -456,6 +470,74 @@ int debug_push(int argc, char **argv, struct kiln_error *err)
 	code = 1;
 	if (run_client(&a, &c, err) < 0 ||
 	    (a.check_only ? check_push(c, &a, err) : do_push(c, &a, err)) < 0)
+		goto out;
+	code = 0;
+out:
+	registry_client_free(c);
+	registry_global_cleanup();
+	args_release(&a);
+	return code;
+}
+
+/* ------------------------------------------------------------ download */
+
+/* What `debug download` writes when no --max-size is given. */
+#define DOWNLOAD_MAX_DEFAULT (4ull << 30)
+
+static int do_download(struct registry_client *c, struct reg_args *a, struct kiln_error *err)
+{
+	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
+	struct registry_download dl = REGISTRY_DOWNLOAD_INIT;
+	struct kiln_digest want;
+	char ds[KILN_DIGEST_STR_SIZE];
+	int ret;
+
+	if (a->sha256 && (ret = kiln_digest_parse(&want, a->sha256, err)) < 0)
+		return kiln_err_prefix(err, "--sha256");
+	if ((ret = kiln_atomic_file_open(&f, a->output, 0644, err)) < 0)
+		return ret;
+	if ((ret = registry_download(&dl, c, a->operands.v[0], a->sha256 ? &want : NULL,
+				     a->max_size ? a->max_size : DOWNLOAD_MAX_DEFAULT, write_to_fd,
+				     &f.fd, err)) < 0)
+		goto out;
+	if (dl.last_modified >= 0) {
+		/* As ADD does: the file's mtime is the server's Last-Modified. */
+		struct timespec ts[2] = { { .tv_sec = (time_t)dl.last_modified },
+					  { .tv_sec = (time_t)dl.last_modified } };
+
+		if (futimens(f.fd, ts) < 0) {
+			ret = kiln_err(err, KILN_EIO, errno, "set the mtime of '%s'", a->output);
+			goto out;
+		}
+	}
+	if ((ret = kiln_atomic_file_commit(&f, err)) < 0)
+		goto out;
+	kiln_digest_format(ds, &dl.digest);
+	printf("digest: %s\nsize: %" PRIu64 "\nlast-modified: %" PRId64 "\nurl: %s\n", ds, dl.size,
+	       dl.last_modified, dl.url);
+out:
+	kiln_atomic_file_abort(&f);
+	registry_download_release(&dl);
+	return ret;
+}
+
+int debug_download(int argc, char **argv, struct kiln_error *err)
+{
+	struct reg_args a = { .operands = KILN_STRVEC_INIT };
+	struct registry_client *c = NULL;
+	int code;
+
+	if ((code = parse_args(&a, "download", argc, argv, err)) != 0)
+		goto out;
+	code = 2;
+	if (a.operands.nr != 1 || !a.output) {
+		kiln_err(err, KILN_EINVAL, 0,
+			 "usage: executor debug download [--sha256 sha256:HEX] [--max-size N] "
+			 "[FLAGS] URL --output FILE");
+		goto out;
+	}
+	code = 1;
+	if (run_client(&a, &c, err) < 0 || do_download(c, &a, err) < 0)
 		goto out;
 	code = 0;
 out:

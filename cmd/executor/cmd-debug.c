@@ -18,6 +18,8 @@ static const struct debug_tool {
 	  debug_pull },
 	{ "push", "[--mount-from REPO] [--chunk-size N] [--parallel N] ... DIR REF...",
 	  debug_push },
+	{ "download", "[--sha256 sha256:HEX] [--max-size N] [--retries N] URL --output FILE",
+	  debug_download },
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
 	{ "extract", "--root DIR [--ignore-path P]... LAYER...", debug_extract },
 };

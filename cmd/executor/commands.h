@@ -32,6 +32,7 @@ int cmd_debug(int argc, char **argv, struct kiln_error *err);
 int debug_probe(int argc, char **argv, struct kiln_error *err);
 int debug_pull(int argc, char **argv, struct kiln_error *err);
 int debug_push(int argc, char **argv, struct kiln_error *err);
+int debug_download(int argc, char **argv, struct kiln_error *err);
 int debug_snapshot(int argc, char **argv, struct kiln_error *err);
 int debug_extract(int argc, char **argv, struct kiln_error *err);
 int debug_parse(int argc, char **argv, struct kiln_error *err);
