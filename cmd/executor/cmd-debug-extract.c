@@ -39,19 +39,6 @@ static int usage(struct kiln_error *err, const char *why, const char *arg)
 	return 2;
 }
 
-static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n))
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static int set_verbosity(const char *v, struct kiln_error *err)
 {
 	struct kiln_log_options lo = { .level = KILN_LOG_INFO };
@@ -69,15 +56,15 @@ static int parse_args(struct extract_args *a, int argc, char **argv, struct kiln
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 
-		if ((v = flag_value(arg, "--root", &i, argc, argv))) {
+		if ((v = debug_flag_value(arg, "--root", &i, argc, argv))) {
 			a->root = v;
-		} else if ((v = flag_value(arg, "--ignore-path", &i, argc, argv))) {
+		} else if ((v = debug_flag_value(arg, "--ignore-path", &i, argc, argv))) {
 			struct kiln_buf p = KILN_BUF_INIT;
 
 			kiln_path_join(&p, "/", v);
 			kiln_strvec_push(&a->ignore, p.buf);
 			kiln_buf_release(&p);
-		} else if ((v = flag_value(arg, "--verbosity", &i, argc, argv))) {
+		} else if ((v = debug_flag_value(arg, "--verbosity", &i, argc, argv))) {
 			if (set_verbosity(v, err))
 				return 2;
 		} else if (!strcmp(arg, "--seed-check")) {

@@ -53,19 +53,6 @@ static int usage(struct kiln_error *err, const char *tool, const char *why, cons
 	return 2;
 }
 
-static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n))
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static bool parse_number(unsigned long long *out, const char *s, unsigned long long max)
 {
 	char *end;
@@ -90,43 +77,43 @@ static int parse_flag(struct reg_args *a, const char *tool, int *i, int argc, ch
 		a->check_only = true;
 	else if (!strcmp(arg, "--skip-default-registry-fallback"))
 		a->o.skip_default_fallback = true;
-	else if ((v = flag_value(arg, "--registry-mirror", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--registry-mirror", i, argc, argv)))
 		kiln_strvec_push(&a->o.mirrors, v);
-	else if ((v = flag_value(arg, "--registry-map", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--registry-map", i, argc, argv)))
 		kiln_strvec_push(&a->o.registry_maps, v);
-	else if ((v = flag_value(arg, "--platform", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--platform", i, argc, argv)))
 		a->o.platform = v;
-	else if ((v = flag_value(arg, "--insecure-registry", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--insecure-registry", i, argc, argv)))
 		kiln_strvec_push(&a->o.insecure_registries, v);
-	else if ((v = flag_value(arg, "--skip-tls-verify-registry", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--skip-tls-verify-registry", i, argc, argv)))
 		kiln_strvec_push(&a->o.skip_tls_verify_registries, v);
-	else if ((v = flag_value(arg, "--registry-certificate", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--registry-certificate", i, argc, argv)))
 		kiln_strvec_push(&a->o.certificates, v);
-	else if ((v = flag_value(arg, "--registry-client-cert", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--registry-client-cert", i, argc, argv)))
 		kiln_strvec_push(&a->o.client_certs, v);
-	else if ((v = flag_value(arg, "--docker-config", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--docker-config", i, argc, argv)))
 		a->o.docker_config = v;
-	else if ((v = flag_value(arg, "--output", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--output", i, argc, argv)))
 		a->output = v;
-	else if ((v = flag_value(arg, "--mount-from", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--mount-from", i, argc, argv)))
 		a->mount_from = v;
-	else if ((v = flag_value(arg, "--sha256", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--sha256", i, argc, argv)))
 		a->sha256 = v;
-	else if ((v = flag_value(arg, "--max-size", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--max-size", i, argc, argv)))
 		return parse_number(&n, v, 1ull << 50) && n
 			       ? (a->max_size = n, 1)
 			       : usage(err, tool, "invalid --max-size", v);
-	else if ((v = flag_value(arg, "--retries", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--retries", i, argc, argv)))
 		return parse_number(&n, v, 100) ? (a->o.retries = (unsigned)n, 1)
 						: usage(err, tool, "invalid --retries", v);
-	else if ((v = flag_value(arg, "--parallel", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--parallel", i, argc, argv)))
 		return parse_number(&n, v, 64) && n ? (a->o.parallel = (unsigned)n, 1)
 						    : usage(err, tool, "invalid --parallel", v);
-	else if ((v = flag_value(arg, "--progress-interval", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--progress-interval", i, argc, argv)))
 		return parse_number(&n, v, 3600000) && n
 			       ? (a->o.progress_interval_ms = (unsigned)n, 1)
 			       : usage(err, tool, "invalid --progress-interval", v);
-	else if ((v = flag_value(arg, "--chunk-size", i, argc, argv)))
+	else if ((v = debug_flag_value(arg, "--chunk-size", i, argc, argv)))
 		return parse_number(&n, v, 1ull << 40) && n
 			       ? (a->o.chunk_size = (size_t)n, 1)
 			       : usage(err, tool, "invalid --chunk-size", v);

@@ -46,19 +46,6 @@ static int usage(struct kiln_error *err, const char *why, const char *arg)
 	return 2;
 }
 
-static const char *flag_value(const char *arg, const char *name, int *i, int argc, char **argv)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n))
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_error *err)
 {
 	const char *v;
@@ -66,10 +53,10 @@ static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_er
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 
-		if ((v = flag_value(arg, "--mode", &i, argc, argv))) {
+		if ((v = debug_flag_value(arg, "--mode", &i, argc, argv))) {
 			if (snapshot_mode_parse(&a->mode, v, err) < 0)
 				return 2;
-		} else if ((v = flag_value(arg, "--ignore-path", &i, argc, argv))) {
+		} else if ((v = debug_flag_value(arg, "--ignore-path", &i, argc, argv))) {
 			struct kiln_buf p = KILN_BUF_INIT;
 
 			kiln_path_join(&p, "/", v);
@@ -80,14 +67,14 @@ static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_er
 			a->ignore_var_run = true;
 		} else if (!strcmp(arg, "--ignore-var-run=false")) {
 			a->ignore_var_run = false;
-		} else if ((v = flag_value(arg, "--threads", &i, argc, argv))) {
+		} else if ((v = debug_flag_value(arg, "--threads", &i, argc, argv))) {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 
 			if (*end || n == 0 || n > 256)
 				return usage(err, "invalid --threads", v);
 			a->threads = (unsigned)n;
-		} else if ((v = flag_value(arg, "--layer", &i, argc, argv))) {
+		} else if ((v = debug_flag_value(arg, "--layer", &i, argc, argv))) {
 			a->layer = v;
 		} else if (arg[0] == '-') {
 			return usage(err, "unknown flag", arg);

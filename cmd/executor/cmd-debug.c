@@ -45,6 +45,21 @@ int debug_probe(int argc, char **argv, struct kiln_error *err)
 	return 0;
 }
 
+/* "--name=value" or "--name value" (consuming argv[*i + 1]); NULL when arg
+ * is not that flag or the value is missing. */
+const char *debug_flag_value(const char *arg, const char *name, int *i, int argc, char **argv)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n))
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
 static void usage_hint(struct kiln_error *err)
 {
 	struct kiln_buf list = KILN_BUF_INIT;

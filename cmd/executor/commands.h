@@ -29,6 +29,9 @@ int cmd_debug(int argc, char **argv, struct kiln_error *err);
 /* `executor debug <name>` tools: each parses its own argv (argv[0] is the
  * first operand after the tool's name) and returns the exit code (0 ok,
  * 1 failure, 2 usage error). */
+/* Shared by the debug tools' hand-written argument loops. */
+const char *debug_flag_value(const char *arg, const char *name, int *i, int argc, char **argv);
+
 int debug_probe(int argc, char **argv, struct kiln_error *err);
 int debug_pull(int argc, char **argv, struct kiln_error *err);
 int debug_push(int argc, char **argv, struct kiln_error *err);
