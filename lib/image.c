@@ -477,6 +477,32 @@ static void emit(struct kiln_buf *out, cJSON *root)
 	cJSON_Delete(root);
 }
 
+/*
+ * What manifests and indexes share: the JSON itself (size-capped),
+ * schemaVersion 2, and a mediaType (optional in OCI) of the expected kind.
+ * On failure *root may be set: the caller's cleanup deletes it.
+ */
+static int parse_head(cJSON **root, char **media_type, struct jctx *j, const void *data, size_t len,
+		      bool (*is_kind)(const char *))
+{
+	int64_t version = 0;
+	int ret;
+
+	if ((ret = jparse(root, j, data, len, IMAGE_MANIFEST_MAX)) < 0)
+		return ret;
+	if (jint(&version, j, *root, "", "schemaVersion") < 0 ||
+	    jstr(media_type, j, *root, "", "mediaType") < 0)
+		return KILN_EINVAL;
+	if (version != 2)
+		return kiln_err(j->err, KILN_EINVAL, 0,
+				"%s: schemaVersion %lld is not supported (want 2)", j->doc,
+				(long long)version);
+	if (*media_type && !is_kind(*media_type))
+		return kiln_err(j->err, KILN_EINVAL, 0, "%s: unexpected mediaType '%s'", j->doc,
+				*media_type);
+	return 0;
+}
+
 /* ----------------------------------------------------------- manifest */
 
 int image_manifest_parse(struct image_manifest *out, const void *data, size_t len,
@@ -484,27 +510,12 @@ int image_manifest_parse(struct image_manifest *out, const void *data, size_t le
 {
 	struct jctx j = { "image manifest", err };
 	struct image_manifest m = IMAGE_MANIFEST_INIT;
-	int64_t version = 0;
 	cJSON *root = NULL;
 	int ret;
 
-	if ((ret = jparse(&root, &j, data, len, IMAGE_MANIFEST_MAX)) < 0)
-		return ret;
-	ret = KILN_EINVAL;
-	if (jint(&version, &j, root, "", "schemaVersion") < 0 ||
-	    jstr(&m.media_type, &j, root, "", "mediaType") < 0)
+	if ((ret = parse_head(&root, &m.media_type, &j, data, len, image_media_type_is_manifest)) <
+	    0)
 		goto out;
-	if (version != 2) {
-		ret = kiln_err(err, KILN_EINVAL, 0,
-			       "image manifest: schemaVersion %lld is not supported (want 2)",
-			       (long long)version);
-		goto out;
-	}
-	if (m.media_type && !image_media_type_is_manifest(m.media_type)) {
-		ret = kiln_err(err, KILN_EINVAL, 0, "image manifest: unexpected mediaType '%s'",
-			       m.media_type);
-		goto out;
-	}
 	if ((ret = parse_descriptor(&m.config, &j, cJSON_GetObjectItemCaseSensitive(root, "config"),
 				    "config")) < 0 ||
 	    (ret = parse_descriptors(&m.layers, &m.nr_layers, &j, root, "layers")) < 0 ||
@@ -563,27 +574,11 @@ int image_index_parse(struct image_index *out, const void *data, size_t len, str
 {
 	struct jctx j = { "image index", err };
 	struct image_index ix = IMAGE_INDEX_INIT;
-	int64_t version = 0;
 	cJSON *root = NULL;
 	int ret;
 
-	if ((ret = jparse(&root, &j, data, len, IMAGE_MANIFEST_MAX)) < 0)
-		return ret;
-	ret = KILN_EINVAL;
-	if (jint(&version, &j, root, "", "schemaVersion") < 0 ||
-	    jstr(&ix.media_type, &j, root, "", "mediaType") < 0)
+	if ((ret = parse_head(&root, &ix.media_type, &j, data, len, image_media_type_is_index)) < 0)
 		goto out;
-	if (version != 2) {
-		ret = kiln_err(err, KILN_EINVAL, 0,
-			       "image index: schemaVersion %lld is not supported (want 2)",
-			       (long long)version);
-		goto out;
-	}
-	if (ix.media_type && !image_media_type_is_index(ix.media_type)) {
-		ret = kiln_err(err, KILN_EINVAL, 0, "image index: unexpected mediaType '%s'",
-			       ix.media_type);
-		goto out;
-	}
 	if ((ret = parse_descriptors(&ix.manifests, &ix.nr_manifests, &j, root, "manifests")) < 0 ||
 	    (ret = jmap(&ix.annotations, &j, root, "", "annotations", false)) < 0)
 		goto out;
