@@ -18,11 +18,11 @@
 #include "snapshot-int.h"
 #include "alloc.h"
 #include "buf.h"
+#include "cpus.h"
 #include "error.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -270,15 +270,12 @@ static void *worker(void *arg)
 
 unsigned snapshot_default_threads(void)
 {
-	cpu_set_t set;
-	int n = 0;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		n = CPU_COUNT(&set);
 	/* stat-bound walks gain from a few more threads than cores (I/O waits),
-	 * but not from many: they contend on directory locks */
-	n = n < 1 ? 2 : n + 1;
-	return (unsigned)(n > 16 ? 16 : n);
+	 * but not from many: they contend on directory locks. The count comes
+	 * from the cgroup quota too, so a 1-CPU pod does not run 16 walkers. */
+	unsigned n = kiln_cpus_available() + 1;
+
+	return n > 16 ? 16 : n;
 }
 
 int walk_begin(struct snapshot_walk **out, const struct walk_options *opts, struct kiln_error *err)

@@ -1,6 +1,7 @@
 /*
  * `executor debug snapshot [--mode=full|redo|time] [--ignore-path P]...
- *  [--ignore-var-run=false] [--threads N] [--layer FILE] ROOT`
+ *  [--ignore-var-run=false] [--threads N] [--layer FILE]
+ *  [--compression-level N] ROOT`
  *
  * Takes a snapshot of ROOT, prints "ready", waits for a line on stdin,
  * takes a second snapshot and prints the change set, one "X /path" line
@@ -34,6 +35,7 @@ struct snap_args {
 	bool ignore_var_run;
 	unsigned threads;
 	const char *layer;
+	int compression_level; /* 0: the default (6, as kaniko) */
 	const char *root;
 };
 
@@ -74,6 +76,13 @@ static int parse_args(struct snap_args *a, int argc, char **argv, struct kiln_er
 			if (*end || n == 0 || n > 256)
 				return usage(err, "invalid --threads", v);
 			a->threads = (unsigned)n;
+		} else if ((v = debug_flag_value(arg, "--compression-level", &i, argc, argv))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < -1 || n > 9)
+				return usage(err, "invalid --compression-level (-1 to 9)", v);
+			a->compression_level = (int)n;
 		} else if ((v = debug_flag_value(arg, "--layer", &i, argc, argv))) {
 			a->layer = v;
 		} else if (arg[0] == '-') {
@@ -112,7 +121,8 @@ static int wait_for_line(void)
 static int write_layer(const struct snap_args *a, int root_fd,
 		       const struct snapshot_changes *changes, struct kiln_error *err)
 {
-	struct layer_options lo = { .gzip = { .threads = a->threads } };
+	struct layer_options lo = { .gzip = { .level = a->compression_level,
+					      .threads = a->threads } };
 	struct layer_info info;
 	char digest[KILN_DIGEST_STR_SIZE], diff_id[KILN_DIGEST_STR_SIZE];
 	int ret = layer_write_file(&info, root_fd, changes, a->layer, &lo, err);

@@ -130,6 +130,20 @@ kiln_assert_eq "$out" "$out2" "output with --threads 4"
 cmp "$work/l1.tar.gz" "$work/l2.tar.gz" || kiln_die "layer bytes differ with --threads 4"
 echo "ok   same layer bytes with 1 and 4 threads"
 
+# --------------------- --compression-level: other bytes, same tar, valid gzip
+mkdir -p "$work/r4"
+(cd "$work/r4" && eval "$base_setup")
+out4=$(snap_layer "$work/r4" "$work/l4.tar.gz" "$main_change" --compression-level 1)
+gzip -t "$work/l4.tar.gz" || kiln_die "level 1 layer is not valid gzip"
+kiln_assert_eq "$(sed -n 's/^diff_id //p' <<<"$out")" "$(sed -n 's/^diff_id //p' <<<"$out4")" \
+	"diff_id at --compression-level 1"
+[[ $(stat -c %s "$work/l4.tar.gz") -gt $(stat -c %s "$work/l1.tar.gz") ]] ||
+	kiln_die "--compression-level 1 did not give a larger layer than the default"
+if "$exe" debug snapshot --compression-level 12 --layer "$work/x" "$work/r4" </dev/null 2>/dev/null; then
+	kiln_die "--compression-level 12 was accepted"
+fi
+echo "ok   --compression-level changes the gzip bytes, not the tar"
+
 # ------------------------------------------------ empty change set: no layer
 out=$(snap_layer "$work/r2" "$work/empty.tar.gz" ":")
 kiln_assert_eq "" "$out" "output for an empty change set"
