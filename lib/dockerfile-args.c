@@ -74,10 +74,16 @@ void df_instr_release(struct dockerfile_instr *in)
 	free(in->heredocs);
 }
 
+/* Copies n bytes, NULs included: a JSON "\u0000" puts one inside an
+ * argument, and xstrndup() would stop there while len says n. */
 static void instr_add_arg(struct dockerfile_instr *in, const char *s, size_t n)
 {
+	char *copy = xmalloc(st_add(n, 1));
+
+	memcpy(copy, s, n);
+	copy[n] = '\0';
 	in->args = xreallocarray(in->args, in->nr_args + 1, sizeof(*in->args));
-	in->args[in->nr_args].s = xstrndup(s, n);
+	in->args[in->nr_args].s = copy;
 	in->args[in->nr_args++].len = n;
 }
 

@@ -108,6 +108,8 @@ static void test_instructions(void **state)
 		  "-f x\")\n" },
 		{ "healthcheck-json", "FROM a\nHEALTHCHECK CMD [\"a\", \"b\"]\n",
 		  "(from \"a\")\n(healthcheck \"CMD\" \"a\" \"b\")\n" },
+		{ "healthcheck-json-nul", "FROM a\nHEALTHCHECK CMD [\"a\\u0000b\", \"\\u0000\"]\n",
+		  "(from \"a\")\n(healthcheck \"CMD\" \"a\\x00b\" \"\\x00\")\n" },
 		{ "healthcheck-none", "FROM a\nHEALTHCHECK NONE\nHEALTHCHECK\n",
 		  "(from \"a\")\n(healthcheck \"NONE\")\n(healthcheck)\n" },
 		{ "onbuild", "FROM a\nONBUILD RUN echo x\nONBUILD\n",
