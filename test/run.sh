@@ -47,7 +47,7 @@ bash test/fixtures/busybox.sh >/dev/null
 bash test/fixtures/debian.sh >/dev/null
 
 phase fuzz
-bash test/fuzz/run.sh "${KILN_FUZZ_SECONDS:-60}"
+KILN_FUZZ_SEED=${KILN_FUZZ_SEED:-1} bash test/fuzz/run.sh "${KILN_FUZZ_SECONDS:-60}"
 
 phase ctest
 export KILN_STATIC_EXECUTOR="$src/build-static/executor"

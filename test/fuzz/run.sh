@@ -15,6 +15,9 @@
 #   KILN_FUZZ_TARGETS   targets to run (default: dockerfile expand dockerignore)
 #   KILN_FUZZ_PARALLEL  1: run the targets at the same time (default: one by one)
 #   KILN_FUZZ_BUILD     build directory (default: <source>/build-fuzz)
+#   KILN_FUZZ_SEED      libFuzzer's -seed (default: random); the test suite
+#                       fixes it so that a CI run explores the same inputs
+#                       each time and a red run can be reproduced
 # Needs the packages in test/fuzz/packages.txt (clang, libclang-rt-14-dev).
 set -euo pipefail
 
@@ -26,6 +29,8 @@ if ! [[ $secs =~ ^[0-9]+$ ]] || ((secs == 0)); then
 fi
 read -r -a targets <<<"${KILN_FUZZ_TARGETS:-dockerfile expand dockerignore}"
 build=${KILN_FUZZ_BUILD:-$src/build-fuzz}
+seed=()
+[[ -n ${KILN_FUZZ_SEED:-} ]] && seed=("-seed=$KILN_FUZZ_SEED")
 artifacts=${KILN_FUZZ_ARTIFACTS:-$build/artifacts}
 command -v clang >/dev/null || {
 	echo "run.sh: clang not found; install: $(grep -v '^#' "$src/test/fuzz/packages.txt" | xargs)" >&2
@@ -51,7 +56,7 @@ fuzz() {
 	fi
 	# -timeout: one input taking 25 s is a hang; -rss_limit_mb: a memory
 	# blow-up is a bug too (every kiln module caps what it allocates)
-	"$build/test/fuzz/fuzz-$name" "${dict[@]}" -max_total_time="$secs" -timeout=25 \
+	"$build/test/fuzz/fuzz-$name" "${dict[@]}" "${seed[@]}" -max_total_time="$secs" -timeout=25 \
 		-rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
 		-artifact_prefix="$dir/" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?
 	return $rc
