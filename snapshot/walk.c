@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "cpus.h"
 #include "error.h"
+#include "strvec.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -129,8 +130,7 @@ static void batch_release(struct walk_batch *b)
  * walk, let the callback judge it. path holds "<dir>/<name>"; it is copied
  * only for entries kept or queued, which in a quiet tree is almost none. */
 static int visit_one(struct snapshot_walk *w, int dir_fd, const char *path, const char *name,
-		     struct walk_batch *batch, char ***subdirs, size_t *nr_sub,
-		     struct kiln_error *err)
+		     struct walk_batch *batch, struct kiln_strvec *subdirs, struct kiln_error *err)
 {
 	struct walk_entry e = { .old = -1, .path = (char *)path };
 	struct statx sx;
@@ -153,8 +153,7 @@ static int visit_one(struct snapshot_walk *w, int dir_fd, const char *path, cons
 	if (ret < 0)
 		return ret;
 	if (S_ISDIR(e.st.mode)) {
-		*subdirs = xreallocarray(*subdirs, *nr_sub + 1, sizeof(**subdirs));
-		(*subdirs)[(*nr_sub)++] = xstrdup(path);
+		kiln_strvec_push(subdirs, path);
 	}
 	if (ret == 1) {
 		e.path = xstrdup(path);
@@ -164,7 +163,7 @@ static int visit_one(struct snapshot_walk *w, int dir_fd, const char *path, cons
 }
 
 static int scan_dir(struct snapshot_walk *w, const char *dir, struct walk_batch *batch,
-		    char ***subdirs, size_t *nr_sub, struct kiln_error *err)
+		    struct kiln_strvec *subdirs, struct kiln_error *err)
 {
 	struct kiln_buf path = KILN_BUF_INIT;
 	char *buf = NULL;
@@ -198,7 +197,7 @@ static int scan_dir(struct snapshot_walk *w, const char *dir, struct walk_batch 
 				continue;
 			kiln_buf_setlen(&path, dir_len);
 			kiln_buf_addstr(&path, d->d_name);
-			ret = visit_one(w, fd, path.buf, d->d_name, batch, subdirs, nr_sub, err);
+			ret = visit_one(w, fd, path.buf, d->d_name, batch, subdirs, err);
 		}
 		if (ret < 0)
 			break;
@@ -227,8 +226,7 @@ static void *worker(void *arg)
 	for (;;) {
 		struct kiln_error err = KILN_ERROR_INIT;
 		struct walk_batch batch = { 0 };
-		char **subdirs = NULL;
-		size_t nr_sub = 0;
+		struct kiln_strvec subdirs = KILN_STRVEC_INIT;
 		char *dir;
 		int ret;
 
@@ -240,14 +238,14 @@ static void *worker(void *arg)
 		w->busy++;
 		pthread_mutex_unlock(&w->lock);
 
-		ret = scan_dir(w, dir, &batch, &subdirs, &nr_sub, &err);
+		ret = scan_dir(w, dir, &batch, &subdirs, &err);
 		free(dir);
 
 		pthread_mutex_lock(&w->lock);
 		w->busy--;
-		for (size_t i = 0; i < nr_sub; i++)
-			push_dir(w, subdirs[i]);
-		free(subdirs);
+		for (size_t i = 0; i < subdirs.nr; i++)
+			push_dir(w, steal_ptr(&subdirs.v[i]));
+		kiln_strvec_clear(&subdirs);
 		if (ret < 0) {
 			fail_locked(w, &err);
 			batch_release(&batch);

@@ -1,6 +1,7 @@
 #include "compat.h"
 #include "strvec.h"
 #include "alloc.h"
+#include "buf.h"
 
 void kiln_strvec_push_owned(struct kiln_strvec *sv, char *s)
 {
@@ -19,16 +20,13 @@ void kiln_strvec_push(struct kiln_strvec *sv, const char *s)
 
 void kiln_strvec_pushf(struct kiln_strvec *sv, const char *fmt, ...)
 {
+	struct kiln_buf s = KILN_BUF_INIT;
 	va_list ap;
-	char *s = NULL;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		fprintf(stderr, "kiln: fatal: out of memory formatting a string\n");
-		exit(1);
-	}
+	kiln_buf_vaddf(&s, fmt, ap);
 	va_end(ap);
-	kiln_strvec_push_owned(sv, s);
+	kiln_strvec_push_owned(sv, kiln_buf_detach(&s, NULL));
 }
 
 bool kiln_strvec_contains(const struct kiln_strvec *sv, const char *s)
