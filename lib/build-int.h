@@ -1,0 +1,149 @@
+/*
+ * build-int.h: what the build's own files share (build*.c, instr-*.c).
+ *
+ * One struct build per run: the options, ROOT, kiln's directories, the
+ * registry clients, the context and the parsed Dockerfile with its stages.
+ * One struct stage_image per stage: the image being built (config, layer
+ * descriptors, where the base came from), kept after the stage ends so a
+ * later FROM <stage> or COPY --from=<stage> can rebuild its tree from the
+ * layers already spooled as blobs.
+ */
+#ifndef KILN_BUILD_INT_H
+#define KILN_BUILD_INT_H
+
+#include "compat.h"
+#include "build.h"
+#include "context.h"
+#include "dockerfile.h"
+#include "image.h"
+#include "buf.h"
+#include "layer.h"
+#include "stages.h"
+#include "strvec.h"
+
+#include <time.h>
+
+struct kiln_buf;
+struct snapshot;
+
+/* One built (or building) image. */
+struct stage_image {
+	struct image_config config;
+	struct image_manifest manifest; /* layers only: media types, digests, sizes */
+	bool docker_format;		/* Docker media types (else OCI) */
+	char *mount_from;		/* "domain/path" the base came from, or NULL */
+	bool built;
+	char *tree_dir; /* its tree kept for COPY --from, or NULL */
+};
+
+struct build {
+	const struct build_options *o;
+	char *kiln_dir;
+	bool kiln_dir_temp; /* made by us: removed at the end */
+	char *root;	    /* ROOT's path */
+	int root_fd;
+	bool isolate;		   /* --rootfs: RUN under chroot in namespaces */
+	char *blob_dir;		   /* kiln_dir/blobs: holds sha256/<hex> */
+	char *work_dir;		   /* kiln_dir/work: scratch space */
+	char *stages_dir;	   /* kiln_dir/stages: trees kept for COPY --from */
+	struct kiln_strvec ignore; /* paths from ROOT never captured or wiped */
+	struct registry_client *pull, *push;
+	struct build_context ctx;
+	struct dockerfile df;
+	char *df_name;
+	struct stages st;
+	struct stage_image *images; /* one per stage */
+	struct image_platform platform;
+	char *platform_str;
+	struct layer_options layer;
+	int64_t epoch;	    /* --reproducible: every timestamp; -1 otherwise */
+	struct timespec t0; /* build start, for the summary */
+	size_t step, nr_steps;
+	int run_status;	 /* a failed RUN's exit code (the process exit code) */
+	bool root_dirty; /* a stage was unpacked into ROOT */
+};
+
+/* The state of the stage being built. */
+struct stage_run {
+	struct build *b;
+	struct stage *stage;
+	struct stage_image *img;
+	struct snapshot *snap;
+	struct stage_vars vars;	    /* what the current instruction expands with */
+	struct kiln_strvec args;    /* ARG names declared in the stage so far */
+	bool snapshot_pending;	    /* --single-snapshot: a layer at the stage end */
+	bool cmd_set;		    /* CMD seen in this stage (ENTRYPOINT keeps it) */
+	struct kiln_buf pending_by; /* created_by of the steps in that layer */
+};
+
+/* --------------------------------------------------------- instructions */
+
+/* How an instruction changes the image. */
+struct instr_ops {
+	enum dockerfile_kw kw;
+	/* the filesystem may change: snapshot after it */
+	bool changes_fs;
+	int (*exec)(struct stage_run *sr, const struct dockerfile_instr *in,
+		    struct kiln_buf *created_by, struct kiln_error *err);
+};
+
+const struct instr_ops *instr_ops_find(enum dockerfile_kw kw);
+
+extern const struct instr_ops instr_run_ops;
+extern const struct instr_ops instr_copy_ops;
+extern const struct instr_ops instr_add_ops;
+/* ENV LABEL EXPOSE VOLUME USER WORKDIR STOPSIGNAL HEALTHCHECK SHELL
+ * ONBUILD CMD ENTRYPOINT MAINTAINER ARG */
+extern const struct instr_ops instr_meta_ops[];
+extern const size_t instr_meta_nr;
+
+/* Expand one word with the step's variables. */
+int stage_expand(char **out, struct stage_run *sr, const char *word, struct kiln_error *err);
+/* The value of --name=... on in, or NULL. */
+const char *instr_flag(const struct dockerfile_instr *in, const char *name);
+/* The step's environment for RUN: image Env, declared ARGs, HOME, HOSTNAME. */
+void stage_run_env(struct kiln_strvec *out, struct stage_run *sr, const char *home);
+/* Make dir (absolute in ROOT) and its missing parents, owned by uid:gid. */
+int stage_mkdir_p(struct stage_run *sr, const char *dir, uid_t uid, gid_t gid,
+		  struct kiln_error *err);
+
+/* ---------------------------------------------------------------- stages */
+
+int stage_build(struct build *b, size_t index, struct kiln_error *err);
+/* Unpack stage index's layers into the directory fd (for FROM <stage>,
+ * COPY --from). */
+int stage_image_unpack(struct build *b, const struct stage_image *img, int dir_fd,
+		       struct snapshot *seed, struct kiln_error *err);
+void stage_image_release(struct stage_image *img);
+
+/* The base of a stage: pull (or take) and unpack into ROOT. */
+int base_image_load(struct stage_image *img, struct build *b, const char *ref, const char *platform,
+		    bool unpack, struct snapshot *seed, struct kiln_error *err);
+/* An image for COPY --from=<image>: pulled, unpacked into a directory. */
+int base_image_tree(char **dir, struct build *b, const char *ref, struct kiln_error *err);
+
+/* ------------------------------------------------------------------ ROOT */
+
+int root_setup(struct build *b, struct kiln_error *err);
+/* Remove everything in ROOT except the ignore list. */
+int root_wipe(struct build *b, struct kiln_error *err);
+void root_release(struct build *b);
+/* Remove dir and everything below it (no symlink followed). */
+int root_remove_tree(int dirfd, const char *name, struct kiln_error *err);
+
+/* ----------------------------------------------------------------- image */
+
+/* Path of a blob in the blob store. */
+void blob_path(struct kiln_buf *out, const struct build *b, const struct kiln_digest *d);
+/* Add a history entry; empty_layer for metadata steps. */
+void image_history_add(struct build *b, struct stage_image *img, const char *created_by,
+		       bool empty_layer);
+/* Write the config and manifest blobs; *manifest gets the manifest's bytes. */
+int image_finish(struct kiln_buf *manifest, const char **media_type, struct kiln_digest *digest,
+		 struct build *b, struct stage_image *img, struct kiln_error *err);
+/* RFC 3339 of the build's time (the epoch with --reproducible). */
+void build_time(struct kiln_buf *out, const struct build *b);
+/* Seconds since t (monotonic), for log lines. */
+double build_elapsed(const struct timespec *t);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * build-stage.c: one stage, top to bottom as the data flows: its base is
+ * unpacked into ROOT (seeding the snapshot table), then each instruction
+ * is expanded and executed, ROOT is snapshotted after the ones that may
+ * change it, and each change set becomes a layer blob.
+ */
+#include "compat.h"
+#include "build-int.h"
+#include "alloc.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "path.h"
+#include "run.h"
+#include "snapshot.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+const struct instr_ops *instr_ops_find(enum dockerfile_kw kw)
+{
+	if (kw == DOCKERFILE_RUN)
+		return &instr_run_ops;
+	if (kw == DOCKERFILE_COPY)
+		return &instr_copy_ops;
+	if (kw == DOCKERFILE_ADD)
+		return &instr_add_ops;
+	for (size_t i = 0; i < instr_meta_nr; i++) {
+		if (instr_meta_ops[i].kw == kw)
+			return &instr_meta_ops[i];
+	}
+	return NULL;
+}
+
+const char *instr_flag(const struct dockerfile_instr *in, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < in->nr_flags; i++) {
+		const char *f = in->flags[i];
+
+		if (!strncmp(f, "--", 2) && !strncmp(f + 2, name, len) && f[2 + len] == '=')
+			return f + 3 + len;
+	}
+	return NULL;
+}
+
+int stage_expand(char **out, struct stage_run *sr, const char *word, struct kiln_error *err)
+{
+	const struct stages *st = &sr->b->st;
+
+	return stages_expand_default(out, word, st->escape, &sr->vars, NULL, err);
+}
+
+static const char *env_get(const struct image_run_config *c, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < c->env.nr; i++) {
+		if (!strncmp(c->env.v[i], name, len) && c->env.v[i][len] == '=')
+			return c->env.v[i] + len + 1;
+	}
+	return NULL;
+}
+
+static const char *build_arg_value(const struct build_options *o, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < o->build_args.nr; i++) {
+		const char *a = o->build_args.v[i];
+
+		if (!strncmp(a, name, len) && (a[len] == '=' || !a[len]))
+			return a[len] ? a + len + 1 : getenv(name);
+	}
+	return NULL;
+}
+
+void stage_run_env(struct kiln_strvec *out, struct stage_run *sr, const char *home)
+{
+	const struct image_run_config *c = &sr->img->config.config;
+
+	for (size_t i = 0; i < c->env.nr; i++)
+		kiln_strvec_push(out, c->env.v[i]);
+	for (size_t i = 0; i < sr->args.nr; i++) {
+		const char *name = sr->args.v[i];
+		const char *v = stage_vars_get(&sr->vars, name, NULL);
+
+		if (v && !env_get(c, name))
+			kiln_strvec_pushf(out, "%s=%s", name, v);
+	}
+	for (size_t i = 0; stages_predefined_args[i]; i++) {
+		const char *name = stages_predefined_args[i];
+		const char *v = build_arg_value(sr->b->o, name);
+
+		if (v && !env_get(c, name) && !kiln_strvec_contains(&sr->args, name))
+			kiln_strvec_pushf(out, "%s=%s", name, v);
+	}
+	if (!env_get(c, "PATH"))
+		kiln_strvec_push(out, "PATH=" DEFAULT_PATH);
+	if (!env_get(c, "HOME"))
+		kiln_strvec_pushf(out, "HOME=%s", home ? home : "/");
+	if (!env_get(c, "HOSTNAME"))
+		kiln_strvec_push(out, "HOSTNAME=kiln");
+}
+
+/* The ARG names declared in the stage before instruction `upto`. */
+static void collect_args(struct stage_run *sr, size_t upto)
+{
+	const struct dockerfile *df = &sr->b->df;
+
+	kiln_strvec_clear(&sr->args);
+	for (size_t i = sr->stage->from_instr + 1; i < upto; i++) {
+		const struct dockerfile_instr *in = &df->instrs[i];
+
+		if (in->kw != DOCKERFILE_ARG)
+			continue;
+		for (size_t k = 0; k < in->nr_args; k++) {
+			const char *a = in->args[k].s;
+			size_t n = strcspn(a, "=");
+			char *name = xstrndup(a, n);
+
+			if (!kiln_strvec_contains(&sr->args, name))
+				kiln_strvec_push(&sr->args, name);
+			free(name);
+		}
+	}
+}
+
+/* Variables for instruction i: the stage's ARGs and ENVs, then the
+ * image's Env on top (an ENV always wins over an ARG, as in Docker). */
+static int scope_for(struct stage_run *sr, size_t i, struct kiln_error *err)
+{
+	const struct image_run_config *c = &sr->img->config.config;
+
+	stage_vars_release(&sr->vars);
+	if (stages_scope(&sr->vars, &sr->b->st, &sr->b->df, sr->stage->index, i, err) < 0)
+		return KILN_EINVAL;
+	for (size_t k = 0; k < c->env.nr; k++) {
+		const char *eq = strchr(c->env.v[k], '=');
+		char *name = eq ? xstrndup(c->env.v[k], (size_t)(eq - c->env.v[k])) : NULL;
+
+		if (name)
+			stage_vars_set(&sr->vars, name, eq + 1);
+		free(name);
+	}
+	collect_args(sr, i);
+	return 0;
+}
+
+/* Store the layer blob under its digest and record it in the image. */
+static int commit_layer(struct stage_run *sr, const struct snapshot_changes *changes,
+			const char *created_by, struct kiln_error *err)
+{
+	struct build *b = sr->b;
+	struct kiln_buf tmp = KILN_BUF_INIT, path = KILN_BUF_INIT;
+	struct layer_info info;
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kiln_buf_addf(&tmp, "%s/layer-%zu.tmp", b->work_dir, b->step);
+	ret = layer_write_file(&info, b->root_fd, changes, tmp.buf, &b->layer, err);
+	if (ret <= 0) {
+		image_history_add(b, sr->img, created_by, true);
+		goto out;
+	}
+	blob_path(&path, b, &info.digest);
+	if (rename(tmp.buf, path.buf) < 0) {
+		ret = kiln_err(err, KILN_EIO, errno, "rename '%s'", tmp.buf);
+		unlink(tmp.buf);
+		goto out;
+	}
+	image_manifest_add_layer(&sr->img->manifest, IMAGE_MT_OCI_LAYER_GZIP, &info.digest,
+				 (int64_t)info.size);
+	image_config_add_diff_id(&sr->img->config, &info.diff_id);
+	image_history_add(b, sr->img, created_by, false);
+	kiln_info("Layer of %zu paths, %" PRIu64 " bytes compressed, in %.2fs", changes->nr,
+		  info.size, build_elapsed(&t0));
+	ret = 0;
+out:
+	kiln_buf_release(&tmp);
+	kiln_buf_release(&path);
+	return ret;
+}
+
+static int take_snapshot(struct stage_run *sr, const char *created_by, struct kiln_error *err)
+{
+	struct snapshot_changes changes = { 0 };
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((ret = snapshot_take(&changes, sr->snap, err)) < 0)
+		return ret;
+	kiln_info("Snapshot: %zu changed paths in %.2fs", changes.nr, build_elapsed(&t0));
+	ret = commit_layer(sr, &changes, created_by, err);
+	snapshot_changes_release(&changes);
+	return ret;
+}
+
+static int step_after(struct stage_run *sr, const struct instr_ops *ops, const char *created_by,
+		      struct kiln_error *err)
+{
+	if (!ops->changes_fs) {
+		image_history_add(sr->b, sr->img, created_by, true);
+		return 0;
+	}
+	if (sr->b->o->single_snapshot) {
+		if (sr->pending_by.len)
+			kiln_buf_addstr(&sr->pending_by, " && ");
+		kiln_buf_addstr(&sr->pending_by, created_by);
+		sr->snapshot_pending = true;
+		return 0;
+	}
+	return take_snapshot(sr, created_by, err);
+}
+
+static int run_instr(struct stage_run *sr, const struct dockerfile_instr *in, size_t scope_at,
+		     struct kiln_error *err)
+{
+	struct build *b = sr->b;
+	const struct instr_ops *ops = instr_ops_find(in->kw);
+	struct kiln_buf by = KILN_BUF_INIT;
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kiln_info("%s", in->original ? in->original : in->keyword);
+	if (!ops) {
+		ret = kiln_err(err, KILN_EINVAL, 0, "unknown instruction '%s'", in->keyword);
+		goto out;
+	}
+	if ((ret = scope_for(sr, scope_at, err)) < 0 || (ret = ops->exec(sr, in, &by, err)) < 0 ||
+	    (ret = step_after(sr, ops, by.buf, err)) < 0)
+		goto out;
+	kiln_debug("step took %.2fs", build_elapsed(&t0));
+out:
+	if (ret < 0 && in->kw != DOCKERFILE_RUN)
+		kiln_err_prefix(err, "%s:%d: %s", b->df_name, in->line,
+				in->keyword ? in->keyword : "");
+	kiln_buf_release(&by);
+	return ret;
+}
+
+/* ONBUILD triggers of the base run first, then are cleared (Docker). */
+static int run_triggers(struct stage_run *sr, struct kiln_error *err)
+{
+	struct kiln_strvec triggers = sr->img->config.config.on_build;
+	int ret = 0;
+
+	sr->img->config.config.on_build = (struct kiln_strvec)KILN_STRVEC_INIT;
+	for (size_t i = 0; i < triggers.nr && ret == 0; i++) {
+		struct dockerfile df = { 0 };
+
+		if ((ret = dockerfile_parse(&df, triggers.v[i], strlen(triggers.v[i]),
+					    "ONBUILD trigger", err)) < 0)
+			break;
+		for (size_t k = 0; k < df.nr_instrs && ret == 0; k++)
+			ret = run_instr(sr, &df.instrs[k], sr->stage->from_instr + 1, err);
+		dockerfile_release(&df);
+	}
+	kiln_strvec_clear(&triggers);
+	return ret;
+}
+
+/* Copy an image model (deep) through its JSON: config and layer list. */
+static int image_copy(struct stage_image *dst, const struct stage_image *src,
+		      struct kiln_error *err)
+{
+	struct kiln_buf j = KILN_BUF_INIT;
+	int ret;
+
+	image_config_write(&j, &src->config);
+	ret = image_config_parse(&dst->config, j.buf, j.len, err);
+	kiln_buf_reset(&j);
+	image_manifest_write(&j, &src->manifest);
+	if (ret == 0)
+		ret = image_manifest_parse(&dst->manifest, j.buf, j.len, err);
+	kiln_buf_release(&j);
+	dst->docker_format = src->docker_format;
+	dst->mount_from = src->mount_from ? xstrdup(src->mount_from) : NULL;
+	return ret;
+}
+
+static void scratch_config(struct stage_image *img, const struct build *b)
+{
+	struct image_config *c = &img->config;
+
+	c->architecture = xstrdup(b->platform.architecture);
+	c->os = xstrdup(b->platform.os);
+	if (b->platform.variant)
+		c->variant = xstrdup(b->platform.variant);
+	/* an empty manifest whose fields image_finish() fills */
+	img->manifest.schema_version = 2;
+}
+
+static int load_base(struct stage_run *sr, struct kiln_error *err)
+{
+	struct build *b = sr->b;
+	const struct stage *s = sr->stage;
+	int ret = 0;
+
+	switch (s->base_kind) {
+	case STAGE_BASE_IMAGE:
+		ret = base_image_load(sr->img, b, s->base, s->platform, true, sr->snap, err);
+		break;
+	case STAGE_BASE_STAGE:
+		if ((ret = image_copy(sr->img, &b->images[s->base_stage], err)) == 0)
+			ret = stage_image_unpack(b, sr->img, b->root_fd, sr->snap, err);
+		break;
+	case STAGE_BASE_SCRATCH:
+		scratch_config(sr->img, b);
+		break;
+	}
+	image_map_release(&sr->img->manifest.annotations);
+	if (ret == 0 && !env_get(&sr->img->config.config, "PATH"))
+		kiln_strvec_push(&sr->img->config.config.env, "PATH=" DEFAULT_PATH);
+	return ret;
+}
+
+static int stage_start(struct stage_run *sr, bool wipe, struct kiln_error *err)
+{
+	struct build *b = sr->b;
+	struct snapshot_options so = { .mode = b->o->snapshot_mode,
+				       .ignore = (const char *const *)b->ignore.v,
+				       .nr_ignore = b->ignore.nr };
+	struct snapshot_changes baseline = { 0 };
+	struct timespec t0;
+	int ret;
+
+	if (wipe) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if ((ret = root_wipe(b, err)) < 0)
+			return ret;
+		kiln_info("Deleted the previous stage's filesystem in %.2fs", build_elapsed(&t0));
+	}
+	if ((ret = snapshot_new(&sr->snap, b->root_fd, &so, err)) < 0 ||
+	    (ret = load_base(sr, err)) < 0)
+		return ret;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* the table now knows the base; what was in ROOT before is not ours */
+	ret = snapshot_take(&baseline, sr->snap, err);
+	snapshot_changes_release(&baseline);
+	kiln_debug("baseline snapshot in %.2fs", build_elapsed(&t0));
+	return ret;
+}
+
+static void stage_run_release(struct stage_run *sr)
+{
+	snapshot_free(sr->snap);
+	stage_vars_release(&sr->vars);
+	kiln_strvec_clear(&sr->args);
+	kiln_buf_release(&sr->pending_by);
+}
+
+int stage_build(struct build *b, size_t index, struct kiln_error *err)
+{
+	struct stage_run sr = { .b = b,
+				.stage = &b->st.v[index],
+				.img = &b->images[index],
+				.pending_by = KILN_BUF_INIT };
+	int ret;
+
+	kiln_info("Building stage '%s' [idx: '%zu'] FROM %s", sr.stage->name ? sr.stage->name : "",
+		  index, sr.stage->base ? sr.stage->base : "scratch");
+	/* a --rootfs directory is ours to empty; "/" holds the container's
+	 * own files until the first stage is unpacked over it */
+	ret = stage_start(&sr, b->isolate || b->root_dirty, err);
+	b->root_dirty = true;
+	if (ret < 0 || (ret = run_triggers(&sr, err)) < 0)
+		goto out;
+	for (size_t i = sr.stage->from_instr + 1; i < sr.stage->end_instr; i++) {
+		if (run_interrupted()) {
+			ret = kiln_err(err, KILN_EINVAL, 0, "interrupted");
+			goto out;
+		}
+		if ((ret = run_instr(&sr, &b->df.instrs[i], i, err)) < 0)
+			goto out;
+	}
+	if (sr.snapshot_pending && (ret = take_snapshot(&sr, sr.pending_by.buf, err)) < 0)
+		goto out;
+	sr.img->built = true;
+out:
+	if (ret < 0 && sr.stage->name)
+		kiln_err_prefix(err, "stage '%s'", sr.stage->name);
+	stage_run_release(&sr);
+	return ret;
+}
