@@ -213,14 +213,18 @@ int copy_list_names(struct kiln_strvec *out, int fd, struct kiln_error *err)
 	return 0;
 }
 
+/* Match elems[i..n) below the directory dfd (closed here). */
 static int glob_dir(struct kiln_strvec *out, int dfd, const char *prefix, char **elems, size_t i,
 		    size_t n, struct kiln_error *err)
 {
 	struct kiln_strvec names = KILN_STRVEC_INIT;
 	struct kiln_buf path = KILN_BUF_INIT;
-	int ret;
+	int lfd = dup(dfd), ret;
 
-	ret = copy_list_names(&names, dfd, err);
+	if (lfd < 0)
+		ret = kiln_err(err, KILN_EIO, errno, "dup");
+	else
+		ret = copy_list_names(&names, lfd, err);
 	for (size_t k = 0; ret == 0 && k < names.nr; k++) {
 		bool hit;
 		struct stat st;
@@ -246,6 +250,7 @@ static int glob_dir(struct kiln_strvec *out, int dfd, const char *prefix, char *
 		}
 		ret = glob_dir(out, sub, path.buf, elems, i + 1, n, err);
 	}
+	close(dfd);
 	kiln_strvec_clear(&names);
 	kiln_buf_release(&path);
 	return ret;
