@@ -1,13 +1,10 @@
 #!/bin/bash
 # kiln's main job end to end on an embedded default, set-up included:
 # install the packages, build the executor, start a local registry on
-# 127.0.0.1, make the busybox base image locally and push it there, then
-# check what the executor sees of it. Prints each step.
-#
-# The build engine is not in this version yet: once it lands this script
-# builds examples/hello with `executor --context ... --destination ...` and
-# runs the result. Until then it stops after checking the registry path
-# (reachability from the executor, the pushed base image's manifest).
+# 127.0.0.1, make the busybox base image locally and push it there, build
+# examples/hello (a two-stage Dockerfile: COPY, RUN, ENV, USER, WORKDIR,
+# CMD) with the executor and push it, then check the result with skopeo and
+# umoci and run the image's command. Prints each step.
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,13 +34,38 @@ echo "registry at $KILN_REGISTRY (pid $KILN_REGISTRY_PID, storage $KILN_REGISTRY
 step "making the busybox base image and pushing it to $KILN_REGISTRY/library/busybox:latest"
 kiln_fixture_push busybox "$KILN_REGISTRY" library/busybox:latest
 
-step "checking the registry from the executor"
-./build/executor debug probe "$KILN_REGISTRY_URL/v2/"
+work=$(mktemp -d /tmp/kiln-example.XXXXXX)
+trap 'kiln_registry_stop; rm -rf "$work"' EXIT
+image=$KILN_REGISTRY/examples/hello:latest
+
+step "building examples/hello with the executor and pushing it to $image"
+# --rootfs: build in a directory (the product runs in a container, where
+# ROOT is "/"); --kiln-dir: kiln's scratch space, outside ROOT.
+./build/executor \
+	--context=dir://"$src/examples/hello" \
+	--dockerfile=Dockerfile \
+	--build-arg BASE="$KILN_REGISTRY/library/busybox:latest" \
+	--destination="$image" \
+	--digest-file="$work/digest" \
+	--rootfs="$work/root" --kiln-dir="$work/kiln"
+echo "pushed $image@$(cat "$work/digest")"
 
 step "the pushed image, as skopeo sees it"
-skopeo inspect --tls-verify=false "docker://$KILN_REGISTRY/library/busybox:latest" |
-	jq '{Digest, Architecture, Os, Layers}'
-skopeo inspect --tls-verify=false --config "docker://$KILN_REGISTRY/library/busybox:latest" |
-	jq -c '.config | {Cmd, Env}'
+skopeo inspect --tls-verify=false "docker://$image" | jq '{Digest, Architecture, Os, Layers}'
+skopeo inspect --tls-verify=false --config "docker://$image" |
+	jq -c '.config | {User, WorkingDir, Cmd, Env}'
+
+step "unpacking it with umoci and running its command"
+skopeo copy --quiet --src-tls-verify=false "docker://$image" "oci:$work/layout:hello"
+umoci unpack --image "$work/layout:hello" "$work/bundle" >/dev/null
+config=$(skopeo inspect --config "oci:$work/layout:hello")
+mapfile -t env < <(jq -r '.config.Env[]' <<<"$config")
+user=$(jq -r '.config.User' <<<"$config")
+cmd=$(jq -r '.config.Cmd[0]' <<<"$config")
+uid=$(awk -F: -v u="$user" '$1 == u { print $3 ":" $4 }' "$work/bundle/rootfs/etc/passwd")
+out=$(unshare --mount --pid --fork chroot --userspec="$uid" "$work/bundle/rootfs" \
+	/bin/busybox env -i "${env[@]}" HOME=/home/app sh -c 'cd /home/app && exec "$0"' "$cmd")
+printf '%s\n' "$out"
+grep -q "hello from kiln (built with 3 words) as app" <<<"$out" || kiln_die "unexpected output"
 
 step "done: the executor is build/executor; stopping the registry"

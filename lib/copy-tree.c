@@ -38,19 +38,39 @@ int copy_mode(mode_t *out, const struct copy_ctx *c, mode_t src_mode, struct kil
 	return 0;
 }
 
-static int owner_fd(const struct copy_ctx *c, int fd, struct kiln_error *err)
+/* COPY --from keeps the source's owners (Docker, moby#38599); the
+ * context's files and the directories a copy creates get c->uid:gid. */
+static void owner_of(uid_t *uid, gid_t *gid, const struct copy_ctx *c, const struct stat *src)
 {
-	if (c->s->no_chown || fchown(fd, c->uid, c->gid) == 0)
-		return 0;
-	return kiln_err(err, KILN_EIO, errno, "chown to %u:%u", (unsigned)c->uid, (unsigned)c->gid);
+	bool keep = src && c->s->keep_owner && !c->s->has_chown;
+
+	*uid = keep ? src->st_uid : c->uid;
+	*gid = keep ? src->st_gid : c->gid;
 }
 
-static int owner_at(const struct copy_ctx *c, int dfd, const char *name, struct kiln_error *err)
+static int owner_fd(const struct copy_ctx *c, int fd, const struct stat *src,
+		    struct kiln_error *err)
 {
-	if (c->s->no_chown || fchownat(dfd, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) == 0)
+	uid_t uid;
+	gid_t gid;
+
+	owner_of(&uid, &gid, c, src);
+	if (c->s->no_chown || fchown(fd, uid, gid) == 0)
 		return 0;
-	return kiln_err(err, KILN_EIO, errno, "chown '%s' to %u:%u", name, (unsigned)c->uid,
-			(unsigned)c->gid);
+	return kiln_err(err, KILN_EIO, errno, "chown to %u:%u", (unsigned)uid, (unsigned)gid);
+}
+
+static int owner_at(const struct copy_ctx *c, int dfd, const char *name, const struct stat *src,
+		    struct kiln_error *err)
+{
+	uid_t uid;
+	gid_t gid;
+
+	owner_of(&uid, &gid, c, src);
+	if (c->s->no_chown || fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return kiln_err(err, KILN_EIO, errno, "chown '%s' to %u:%u", name, (unsigned)uid,
+			(unsigned)gid);
 }
 
 static void rel_join(struct kiln_buf *out, const char *dir, const char *name)
@@ -102,7 +122,7 @@ int copy_mkdir_all(struct copy_ctx *c, const char *rel, struct kiln_error *err)
 				fd = kiln_err(err, KILN_EIO, errno, "chmod '/%s'", prefix.buf);
 				goto out;
 			}
-			if ((ret = owner_fd(c, fd, err)) < 0) {
+			if ((ret = owner_fd(c, fd, NULL, err)) < 0) {
 				close(fd);
 				fd = ret;
 				goto out;
@@ -174,6 +194,7 @@ int copy_write_file(struct copy_ctx *c, int dst_dfd, const char *dname, int src_
 {
 	char cap[256];
 	ssize_t caplen = -1;
+	struct stat sst;
 	int fd = -1, ret;
 
 	if ((ret = clear_for_file(dst_dfd, dname, err)) < 0)
@@ -191,7 +212,11 @@ int copy_write_file(struct copy_ctx *c, int dst_dfd, const char *dname, int src_
 	}
 	if (ret < 0)
 		goto out;
-	if ((ret = owner_fd(c, fd, err)) < 0)
+	if (src_fd >= 0 && fstat(src_fd, &sst) < 0) {
+		ret = kiln_err(err, KILN_EIO, errno, "stat the source of '%s'", dname);
+		goto out;
+	}
+	if ((ret = owner_fd(c, fd, src_fd >= 0 ? &sst : NULL, err)) < 0)
 		goto out;
 	if (fchmod(fd, mode) < 0) {
 		ret = kiln_err(err, KILN_EIO, errno, "chmod '%s'", dname);
@@ -283,7 +308,7 @@ static int copy_dir(struct copy_ctx *c, int src_dfd, const char *name, int src_f
 	if (ret < 0)
 		goto out;
 	if (created || overwrite) {
-		if ((ret = owner_fd(c, dfd, err)) < 0)
+		if ((ret = owner_fd(c, dfd, st, err)) < 0)
 			goto out;
 		if (fchmod(dfd, mode) < 0 || futimens(dfd, times) < 0) {
 			ret = kiln_err(err, KILN_EIO, errno, "set metadata of '/%s'", dst_rel);
@@ -355,7 +380,7 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 		if (mknodat(dst_dfd, dname, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0)
 			return kiln_err(err, KILN_EIO, errno, "mknod '/%s'", dst_rel);
 	}
-	if ((ret = owner_at(c, dst_dfd, dname, err)) < 0)
+	if ((ret = owner_at(c, dst_dfd, dname, st, err)) < 0)
 		return ret;
 	/* mknodat just made the name: it is no symlink for fchmodat to follow */
 	if (!S_ISLNK(st->st_mode) && fchmodat(dst_dfd, dname, mode, 0) < 0)

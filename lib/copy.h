@@ -46,8 +46,8 @@ struct copy_inline {
 };
 
 struct copy_spec {
-	int src_fd;	       /* the source root (O_PATH or O_DIRECTORY), -1 for inline/URL only */
-	const char *src_what;  /* "build context", "stage 'builder'": for messages */
+	int src_fd;	      /* the source root (O_PATH or O_DIRECTORY), -1 for inline/URL only */
+	const char *src_what; /* "build context", "stage 'builder'": for messages */
 	const struct kiln_dockerignore *ignore; /* the context's, or NULL */
 	const char *const *srcs;		/* expanded; wildcards allowed; ADD: URLs too */
 	size_t nr_srcs;
@@ -59,7 +59,7 @@ struct copy_spec {
 	bool has_chown;
 	uid_t uid;
 	gid_t gid;
-	const char *chmod; /* --chmod as written, or NULL */
+	const char *chmod;		    /* --chmod as written, or NULL */
 	const struct kiln_digest *checksum; /* ADD --checksum, or NULL */
 	struct registry_client *client;	    /* ADD of a URL: registry_download() */
 	const char *work_dir;		    /* kiln's scratch directory (downloads) */
@@ -68,6 +68,7 @@ struct copy_spec {
 	bool parents;	   /* --parents: keep the source's directories */
 	bool keep_git_dir; /* ADD git: not supported, see copy.c */
 	bool no_chown;	   /* the process may not chown (tests as non-root) */
+	bool keep_owner;   /* COPY --from: files keep their owners (unless --chown) */
 };
 
 /* Copy (or add) s; errors name the source: "'src/x': no such file in the

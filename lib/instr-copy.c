@@ -226,6 +226,7 @@ static int exec_copy(struct stage_run *sr, const struct dockerfile_instr *in, st
 		s.src_fd = cs.from_fd;
 		s.src_what = "the --from source";
 		s.ignore = NULL;
+		s.keep_owner = true;
 	}
 	s.srcs = (const char *const *)cs.srcs.v;
 	s.nr_srcs = cs.srcs.nr;
