@@ -171,7 +171,8 @@ static int set_compression(struct kiln_options *o, const char *value, struct kil
 	if (!strcmp(value, "gzip"))
 		return 0;
 	if (!strcmp(value, "zstd"))
-		return kiln_err(err, KILN_EINVAL, 0, "not supported yet: --compression=zstd");
+		return kiln_err(err, KILN_EINVAL, 0,
+				"not supported yet: zstd (kiln writes gzip layers)");
 	return kiln_err(err, KILN_EINVAL, 0, "unknown compression '%s'; use gzip", value);
 }
 
