@@ -148,7 +148,7 @@ want ignore-var-run=false 'j["ignore-var-run"] is False' -- --ignore-var-run=fal
 want insecure=false 'not j["push"]["insecure"] and not j["pull"]["insecure"]' -- --insecure --insecure=false
 want bool-pflag-spellings 'j["no-push"] and not j["reproducible"]' -- --no-push=T --reproducible=0
 want bool-takes-no-next-arg 'j["no-push"] is True' -- --no-push --no-push
-want double-dash-ends-flags 'True' -- --no-push --
+want trailing-double-dash 'j["no-push"] is True' -- --no-push --
 
 # deprecated spellings act as the flag they name, and are noted
 want snapshotMode 'j["snapshot-mode"] == "redo" and j["deprecated-flags"] == ["--snapshotMode"]' -- --snapshotMode=redo
@@ -198,6 +198,7 @@ refuse bad-cert "^error: --registry-certificate: 'r1' is not REGISTRY=VALUE" -- 
 refuse bad-client-cert "^error: --registry-client-cert: 'r1=/c.pem' is not REGISTRY=CERT,KEY" -- --registry-client-cert r1=/c.pem
 refuse bad-registry-map "^error: --registry-map: 'quay.io' is not REGISTRY=VALUE" -- --registry-map 'a=b;quay.io'
 refuse operand "^error: unexpected argument 'ctx'" -- --no-push ctx
+refuse double-dash-ends-flags "^error: unexpected argument '--cache'" -- --no-push -- --cache
 
 # --help lists every flag, grouped
 "$exe" --help >"$out" 2>"$errf"
