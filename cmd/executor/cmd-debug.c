@@ -22,6 +22,7 @@ static const struct debug_tool {
 	  debug_download },
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
 	{ "extract", "--root DIR [--ignore-path P]... LAYER...", debug_extract },
+	{ "options", "[BUILD FLAGS...]", debug_options },
 };
 
 /* `executor debug probe URL`: can this executor, where it runs, resolve a
