@@ -23,6 +23,8 @@ static const struct debug_tool {
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
 	{ "extract", "--root DIR [--ignore-path P]... LAYER...", debug_extract },
 	{ "options", "[BUILD FLAGS...]", debug_options },
+	{ "run", "[--rootfs DIR] [--user SPEC] [--env K=V]... [--bind S:D[:ro]]... -- CMD...",
+	  debug_run },
 };
 
 /* `executor debug probe URL`: can this executor, where it runs, resolve a
