@@ -22,6 +22,8 @@ static const struct debug_tool {
 	  debug_download },
 	{ "snapshot", "[--mode=full|redo|time] [--ignore-path P]... ROOT", debug_snapshot },
 	{ "extract", "--root DIR [--ignore-path P]... LAYER...", debug_extract },
+	{ "output", "[--push REF]... [--tar-path F] [--oci-layout-path D] ... LAYOUT",
+	  debug_output },
 };
 
 /* `executor debug probe URL`: can this executor, where it runs, resolve a

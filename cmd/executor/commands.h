@@ -40,5 +40,6 @@ int debug_snapshot(int argc, char **argv, struct kiln_error *err);
 int debug_extract(int argc, char **argv, struct kiln_error *err);
 int debug_parse(int argc, char **argv, struct kiln_error *err);
 int debug_expand(int argc, char **argv, struct kiln_error *err);
+int debug_output(int argc, char **argv, struct kiln_error *err);
 
 #endif
