@@ -23,6 +23,12 @@ fail() {
 	echo "FAIL $1: $2"
 	fails=$((fails + 1))
 }
+# verify NAME WHY CMD...: ok when CMD succeeds, else a failure saying WHY.
+verify() {
+	local name=$1 why=$2
+	shift 2
+	if "$@"; then ok "$name"; else fail "$name" "$why"; fi
+}
 check() { # check NAME EXPECTED ACTUAL
 	if [[ $2 == "$3" ]]; then ok "$1"; else fail "$1" "expected '$2', got '$3'"; fi
 }
@@ -78,8 +84,7 @@ if grep -q "mount=.*from=base" "$KILN_REGISTRY_LOG"; then ok "layers mounted fro
 # ----------------------------------------------------------------- tarball
 tar=$out/image.tar
 got=$(kiln_skopeo inspect --format '{{.Digest}}' "docker-archive:$tar:$reg/app:v2" 2>&1) || true
-[[ $got == sha256:* ]] && ok "skopeo inspect docker-archive (by tag)" ||
-	fail "skopeo inspect docker-archive (by tag)" "$got"
+verify "skopeo inspect docker-archive (by tag)" "$got" [ "${got#sha256:}" != "$got" ]
 got=$(kiln_skopeo inspect "docker-archive:$tar" | jq -c .Layers 2>&1) || true
 check "docker-archive layers are the diff_ids" "$diff_ids" "$got"
 got=$(tar -xOf "$tar" manifest.json | jq -c '.[0].RepoTags')
@@ -134,8 +139,7 @@ else
 fi
 check "no tag after a failed push" 404 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$KILN_REGISTRY_URL/v2/broken/manifests/1")"
-[[ ! -e $work/broken.tar ]] && ok "no tarball after a failed push" ||
-	fail "no tarball after a failed push" "$work/broken.tar exists"
+verify "no tarball after a failed push" "$work/broken.tar exists" [ ! -e "$work/broken.tar" ]
 
 # A layer whose content is not what the config's diff_id says: no tarball.
 bad=$work/bad
@@ -146,10 +150,9 @@ if "$exe" debug output "$bad" --tar-path "$work/bad.tar" >/dev/null 2>"$work/bad
 else
 	ok "wrong diff_id fails: $(tail -n1 "$work/bad.log")"
 fi
-[[ ! -e $work/bad.tar ]] && ok "no tarball after a failed write" ||
-	fail "no tarball after a failed write" "$work/bad.tar exists"
-[[ -z $(find "$work" -maxdepth 1 -name '.bad.tar*' -o -maxdepth 1 -name 'bad.tar.*') ]] &&
-	ok "no temporary file left" || fail "no temporary file left" "$(ls -a "$work")"
+verify "no tarball after a failed write" "$work/bad.tar exists" [ ! -e "$work/bad.tar" ]
+verify "no temporary file left" "$(ls -a "$work")" \
+	[ -z "$(find "$work" -maxdepth 1 -name 'bad.tar*')" ]
 
 # The registry gone: the push fails and nothing else is written.
 kiln_registry_stop
@@ -159,8 +162,9 @@ if "$exe" debug output "$src" --push "$reg/app:v3" --tar-path "$work/down.tar" \
 else
 	ok "push to a stopped registry fails"
 fi
-[[ ! -e $work/down.tar && ! -e $work/down.digest ]] && ok "no files after a failed push" ||
-	fail "no files after a failed push" "$(ls "$work")"
+verify "no tarball after the registry went away" "$work/down.tar exists" [ ! -e "$work/down.tar" ]
+verify "no digest file after the registry went away" "$work/down.digest exists" \
+	[ ! -e "$work/down.digest" ]
 
 echo "$passes passed, $fails failed"
 ((fails == 0))
