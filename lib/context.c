@@ -80,6 +80,14 @@ static int entry_name(struct kiln_buf *out, const char *dest, const char *name, 
 	return ret;
 }
 
+/* libarchive's errno when it is one (it also reports -1 for its own). */
+static int sys_errno(struct archive *a)
+{
+	int e = archive_errno(a);
+
+	return e > 0 ? e : 0;
+}
+
 static int copy_entry_data(struct archive *in, struct archive *out, const char *name,
 			   struct kiln_error *err)
 {
@@ -90,7 +98,7 @@ static int copy_entry_data(struct archive *in, struct archive *out, const char *
 
 	while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
 		if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN)
-			return kiln_err(err, KILN_EIO, archive_errno(out), "write '%s': %s", name,
+			return kiln_err(err, KILN_EIO, sys_errno(out), "write '%s': %s", name,
 					archive_error_string(out));
 	}
 	if (r != ARCHIVE_EOF)
@@ -105,10 +113,12 @@ static int copy_entry_data(struct archive *in, struct archive *out, const char *
 static int unpack_fd(const char *dest, int fd, const char *what, struct kiln_error *err)
 {
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
-	struct kiln_buf name = KILN_BUF_INIT, link = KILN_BUF_INIT;
+	struct kiln_buf name = KILN_BUF_INIT, link = KILN_BUF_INIT, orig = KILN_BUF_INIT;
 	struct archive_entry *ae;
+	/* Not SECURE_NOABSOLUTEPATHS: names reach libarchive already checked
+	 * by entry_name() and prefixed with dest, so they are absolute. */
 	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+		    ARCHIVE_EXTRACT_SECURE_SYMLINKS;
 	int r, ret = 0;
 
 	if (!in || !out) {
@@ -133,7 +143,14 @@ static int unpack_fd(const char *dest, int fd, const char *what, struct kiln_err
 	while ((r = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
 		const char *p = archive_entry_pathname(ae), *h = archive_entry_hardlink(ae);
 
-		if (!p || (ret = entry_name(&name, dest, p, "entry", err)) < 0)
+		if (!p) {
+			ret = kiln_err(err, KILN_EINVAL, 0, "an entry without a name");
+			goto bad;
+		}
+		/* Kept for messages: setting the new name frees p. */
+		kiln_buf_setstr(&orig, p);
+		p = orig.buf;
+		if ((ret = entry_name(&name, dest, p, "entry", err)) < 0)
 			goto bad;
 		archive_entry_set_pathname(ae, name.buf);
 		if (h) {
@@ -143,14 +160,14 @@ static int unpack_fd(const char *dest, int fd, const char *what, struct kiln_err
 		}
 		r = archive_write_header(out, ae);
 		if (r < ARCHIVE_WARN) {
-			ret = kiln_err(err, KILN_EINVAL, archive_errno(out), "entry '%s': %s", p,
+			ret = kiln_err(err, KILN_EINVAL, sys_errno(out), "entry '%s': %s", p,
 				       archive_error_string(out));
 			goto bad;
 		}
 		if (archive_entry_size(ae) > 0 && (ret = copy_entry_data(in, out, p, err)) < 0)
 			goto bad;
 		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			ret = kiln_err(err, KILN_EIO, archive_errno(out), "entry '%s': %s", p,
+			ret = kiln_err(err, KILN_EIO, sys_errno(out), "entry '%s': %s", p,
 				       archive_error_string(out));
 			goto bad;
 		}
@@ -162,8 +179,8 @@ static int unpack_fd(const char *dest, int fd, const char *what, struct kiln_err
 	}
 	/* Directory modes and times are set at close. */
 	if (archive_write_close(out) != ARCHIVE_OK) {
-		ret = kiln_err(err, KILN_EIO, archive_errno(out), "unpack context tarball %s: %s",
-			       what, archive_error_string(out));
+		ret = kiln_err(err, KILN_EIO, sys_errno(out), "unpack context tarball %s: %s", what,
+			       archive_error_string(out));
 		goto out;
 	}
 	goto out;
@@ -174,6 +191,7 @@ out:
 	archive_write_free(out);
 	kiln_buf_release(&name);
 	kiln_buf_release(&link);
+	kiln_buf_release(&orig);
 	return ret;
 }
 
