@@ -161,7 +161,7 @@ int output_push(struct registry_client *c, const struct output_image *img,
 	char ds[KILN_DIGEST_STR_SIZE];
 	int ret;
 
-	if ((ret = parse_destinations(&ps, destinations, n, err)) < 0 ||
+	if ((ret = parse_destinations(&ps, destinations, n, err)) < 0 || !ps.nr_refs ||
 	    (ret = open_blobs(&ps, img, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < ps.nr_refs; i++) {
