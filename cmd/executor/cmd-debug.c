@@ -25,6 +25,8 @@ static const struct debug_tool {
 	{ "options", "[BUILD FLAGS...]", debug_options },
 	{ "run", "[--rootfs DIR] [--user SPEC] [--env K=V]... [--bind S:D[:ro]]... -- CMD...",
 	  debug_run },
+	{ "output", "[--push REF]... [--tar-path F] [--oci-layout-path D] ... LAYOUT",
+	  debug_output },
 };
 
 /* `executor debug probe URL`: can this executor, where it runs, resolve a

@@ -42,5 +42,6 @@ int debug_parse(int argc, char **argv, struct kiln_error *err);
 int debug_expand(int argc, char **argv, struct kiln_error *err);
 int debug_options(int argc, char **argv, struct kiln_error *err);
 int debug_run(int argc, char **argv, struct kiln_error *err);
+int debug_output(int argc, char **argv, struct kiln_error *err);
 
 #endif
