@@ -32,9 +32,9 @@ void build_versions(struct kiln_buf *out);
 
 struct build_options {
 	/* inputs */
-	const char *context;	      /* --context (default: the current directory) */
-	const char *context_sub_path; /* --context-sub-path */
-	const char *dockerfile;	      /* -f/--dockerfile (default "Dockerfile") */
+	const char *context;	       /* --context (default: the current directory) */
+	const char *context_sub_path;  /* --context-sub-path */
+	const char *dockerfile;	       /* -f/--dockerfile (default "Dockerfile") */
 	struct kiln_strvec build_args; /* --build-arg NAME=VALUE or NAME */
 	struct kiln_strvec labels;     /* --label KEY=VALUE */
 	const char *target;	       /* --target */

@@ -32,14 +32,14 @@ struct kiln_error;
 struct registry_client;
 
 struct build_context {
-	char *dir; /* the context directory (after --context-sub-path) */
-	int fd;	   /* O_PATH|O_DIRECTORY of dir */
+	char *dir;			  /* the context directory (after --context-sub-path) */
+	int fd;				  /* O_PATH|O_DIRECTORY of dir */
 	struct kiln_dockerignore *ignore; /* NULL when there is no .dockerignore */
 };
 
-#define BUILD_CONTEXT_INIT       \
-	{                        \
-		NULL, -1, NULL   \
+#define BUILD_CONTEXT_INIT     \
+	{                      \
+		NULL, -1, NULL \
 	}
 
 /* Open (download, unpack) the context spec; work_dir is a directory of

@@ -230,7 +230,7 @@ int stage_mkdir_p(struct stage_run *sr, const char *dir, uid_t uid, gid_t gid,
 		kiln_error_release(err);
 	}
 	fd = rootfs_open_dir(&r, rel.buf, true, err);
-	if (fd >= 0 && fchown(fd, uid, gid) < 0 && geteuid() == 0)
+	if (fd >= 0 && fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 && geteuid() == 0)
 		kiln_warn("chown '%s': %s", dir, strerror(errno));
 	kiln_buf_release(&rel);
 	if (fd < 0)

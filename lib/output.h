@@ -33,8 +33,8 @@ struct output_image {
 	const char *blob_dir; /* holds sha256/<hex> for the config and every layer */
 	const char *manifest; /* the exact bytes */
 	size_t manifest_len;
-	const char *media_type;	     /* the manifest's */
-	struct kiln_digest digest;   /* sha256 of manifest */
+	const char *media_type;	   /* the manifest's */
+	struct kiln_digest digest; /* sha256 of manifest */
 	const struct image_manifest *parsed;
 	/* A repository ("domain/path") in the same registry as a destination
 	 * that already holds the base layers: mounted rather than uploaded. */
@@ -49,8 +49,8 @@ int output_push(struct registry_client *c, const struct output_image *img,
 /* A `docker save` tarball (manifest.json, the config, one tar per layer,
  * repositories) that docker load, podman load and skopeo's docker-archive:
  * read; tags are the destinations (may be none). Written atomically. */
-int output_docker_archive(const char *path, const struct output_image *img,
-			  const char *const *tags, size_t n, struct kiln_error *err);
+int output_docker_archive(const char *path, const struct output_image *img, const char *const *tags,
+			  size_t n, struct kiln_error *err);
 
 /* An OCI image layout at dir (created, or added to when it is one already);
  * ref_name is the org.opencontainers.image.ref.name annotation or NULL. */

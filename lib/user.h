@@ -32,9 +32,9 @@ struct user_ids {
 	char *home; /* "/" when unknown */
 };
 
-#define USER_IDS_INIT                     \
-	{                                 \
-		0, 0, NULL, 0, NULL       \
+#define USER_IDS_INIT               \
+	{                           \
+		0, 0, NULL, 0, NULL \
 	}
 
 /* For RUN (USER): uid, gid, supplementary groups, home. An empty spec is root. */

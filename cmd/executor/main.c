@@ -11,6 +11,7 @@
 #include "kiln-version.h"
 #include "log.h"
 #include "options.h"
+#include "run.h"
 
 static const struct kiln_command commands[] = {
 	{ "version", "", "print the version of kiln and of the libraries it links", cmd_version,
@@ -60,12 +61,14 @@ static void setup_logging(const struct kiln_options *o)
 	kiln_log_configure(&lo);
 }
 
-/* The build itself arrives with the build engine; until then say so. */
+/* No subcommand: the build, as kaniko's executor runs it. */
 static int run_build(struct kiln_options *o, struct kiln_error *err)
 {
-	(void)o;
-	kiln_err(err, KILN_EINVAL, 0, "no command given and this version cannot build images yet");
-	return kiln_err_hint(err, "see 'executor --help' for what it can do");
+	struct build_result r = BUILD_RESULT_INIT;
+
+	kiln_options_log_notes(o);
+	run_signals_install();
+	return build_run(&r, &o->build, err);
 }
 
 int main(int argc, char **argv)
