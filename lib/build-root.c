@@ -73,11 +73,24 @@ static int check_root_slash(const struct build_options *o, struct kiln_error *er
 	return 0;
 }
 
+/* mkdir -p: --rootfs and --kiln-dir may name directories to be made. */
 static int make_dir(const char *path, struct kiln_error *err)
 {
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return kiln_err(err, KILN_EIO, errno, "mkdir '%s'", path);
-	return 0;
+	char *p = xstrdup(path);
+	int ret = 0;
+
+	for (char *s = p + 1; *s && ret == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			ret = kiln_err(err, KILN_EIO, errno, "mkdir '%s'", p);
+		*s = '/';
+	}
+	if (ret == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
+		ret = kiln_err(err, KILN_EIO, errno, "mkdir '%s'", p);
+	free(p);
+	return ret;
 }
 
 static int setup_kiln_dir(struct build *b, struct kiln_error *err)
@@ -162,8 +175,8 @@ static int open_root(struct build *b, struct kiln_error *err)
 	if (b->isolate) {
 		char *real;
 
-		if (mkdir(b->o->rootfs, 0755) < 0 && errno != EEXIST)
-			return kiln_err(err, KILN_EIO, errno, "mkdir --rootfs '%s'", b->o->rootfs);
+		if (make_dir(b->o->rootfs, err) < 0)
+			return kiln_err_prefix(err, "--rootfs");
 		real = realpath(b->o->rootfs, NULL);
 		if (!real)
 			return kiln_err(err, KILN_EIO, errno, "--rootfs '%s'", b->o->rootfs);

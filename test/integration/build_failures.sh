@@ -1,0 +1,85 @@
+#!/bin/bash
+# integration.build_failures: every failure ends with one clear line and
+# the right exit code, and nothing is pushed: a failing RUN (its own code),
+# an unknown instruction, a missing COPY source, a bad --destination, an
+# unreachable registry, a missing base image (exit 1), SIGTERM during a RUN
+# (143, the step's processes gone), ROOT "/" refused under
+# KILN_FORBID_ROOT_SLASH, and a RUN killed by a signal (128+N).
+set -euo pipefail
+# shellcheck source=test/tools/lib.sh
+. "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
+# shellcheck source=test/tools/registry.sh
+. "$KILN_SOURCE_DIR/test/tools/registry.sh"
+
+kiln_require_root
+kiln_require_cmd docker-registry curl
+kiln_on_exit kiln_registry_stop
+kiln_make_tmpdir
+work=$KILN_TMPDIR
+kiln_registry_start
+reg=$KILN_REGISTRY
+kiln_fixture_push busybox "$reg" library/busybox:latest
+n=0
+
+# expect CODE PATTERN DOCKERFILE [FLAGS...]: build, check the exit code,
+# that stderr's last line is the one "error: ..." line matching PATTERN,
+# and that the destination has no manifest.
+expect() {
+	local want=$1 pattern=$2 dockerfile=$3 dir code=0
+	shift 3
+	n=$((n + 1))
+	dir=$work/case$n
+	mkdir -p "$dir/ctx"
+	printf '%s\n' "$dockerfile" >"$dir/ctx/Dockerfile"
+	echo hello >"$dir/ctx/present.txt"
+	"$KILN_EXECUTOR" --context="dir://$dir/ctx" --rootfs="$dir/root" --kiln-dir="$dir/kiln" \
+		--push-retry 0 --destination="$reg/fail:$n" "$@" >"$dir/out" 2>"$dir/err" || code=$?
+	kiln_assert_eq "$want" "$code" "exit code of case $n ($pattern)"
+	[[ $(grep -c '^error: ' "$dir/err") == 1 ]] || kiln_die "case $n: not one error line: $(cat "$dir/err")"
+	tail -n 1 "$dir/err" | grep -qE "^error: .*$pattern" ||
+		kiln_die "case $n: last line '$(tail -n 1 "$dir/err")' does not match '$pattern'"
+	local http
+	http=$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/$n")
+	kiln_assert_eq 404 "$http" "manifest of case $n"
+}
+
+base="FROM $reg/library/busybox:latest"
+expect 3 'Dockerfile:2: RUN exit 3: the command exited with code 3' "$base
+RUN exit 3
+RUN echo never"
+expect 1 "unknown instruction" "$base
+FRUN echo x"
+expect 1 "missing.txt" "$base
+COPY missing.txt /x"
+expect 1 "destination" "$base" --destination='not a valid//ref'
+expect 1 "base image.*$reg/library/nosuch" "FROM $reg/library/nosuch:1"
+expect 137 "exited with code 137" "$base
+RUN kill -9 \$\$"
+
+# An unreachable registry fails before anything is built.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect 1 "127.0.0.1:$port" "$base" --destination="127.0.0.1:$port/x:1" --push-retry 0
+
+# ROOT "/" is refused while KILN_FORBID_ROOT_SLASH is set, --force or not.
+code=0
+KILN_FORBID_ROOT_SLASH=1 "$KILN_EXECUTOR" --force --context="dir://$work/case1/ctx" \
+	--destination="$reg/fail:root" 2>"$work/root.err" || code=$?
+kiln_assert_eq 1 "$code" "exit code with ROOT / forbidden"
+grep -q 'KILN_FORBID_ROOT_SLASH' "$work/root.err" || kiln_die "no clear line: $(cat "$work/root.err")"
+
+# SIGTERM during a RUN: exit 143, no tag, the step's processes gone.
+mkdir -p "$work/term/ctx"
+printf '%s\n' "$base" 'RUN echo started; sleep 300 & sleep 301' >"$work/term/ctx/Dockerfile"
+"$KILN_EXECUTOR" --context="dir://$work/term/ctx" --rootfs="$work/term/root" \
+	--kiln-dir="$work/term/kiln" --destination="$reg/fail:term" >"$work/term/out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q started "$work/term/out" && break; sleep 0.1; done
+sleep 0.3
+kill -TERM "$pid"
+code=0
+wait "$pid" || code=$?
+kiln_assert_eq 143 "$code" "exit code after SIGTERM"
+pgrep -f 'sleep 30[01]' >/dev/null && kiln_die "the RUN's processes survived SIGTERM"
+kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/term")" \
+	"manifest after SIGTERM"
+kiln_log "ok: $n failure cases"
