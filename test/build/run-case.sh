@@ -8,7 +8,8 @@
 # no-equivalence), run setup.sh there if the case has one, build base/ first
 # if the case has one (pushed as $KILN_REGISTRY/base:latest), build the case
 # into $KILN_REGISTRY/case:latest, copy that to an OCI layout (skopeo),
-# unpack it (umoci) and run check.py on the rootfs and the config. A case
+# unpack it (umoci) and run check.py on the rootfs and the config (as
+# pushed: skopeo inspect --config docker://...). A case
 # whose expect holds `exit N` must fail with N and push nothing.
 #
 # Every build gets --build-arg REGISTRY=<host:port> and
@@ -123,7 +124,7 @@ build() {
 			--format docker "${bf[@]}" -f "$ctx/Dockerfile" -t "$reg/$dest" "$ctx" \
 			>"$w/stdout" 2>"$w/stderr" || build_rc=$?
 		if ((build_rc == 0)); then
-			"${b[@]}" push --quiet --tls-verify=false "$reg/$dest" "docker://$reg/$dest" \
+			"${b[@]}" push --quiet --format v2s2 --tls-verify=false "$reg/$dest" "docker://$reg/$dest" \
 				>>"$w/stdout" 2>>"$w/stderr" || kiln_die "buildah push failed: $(tail -3 "$w/stderr")"
 		fi
 	fi
@@ -176,7 +177,9 @@ fi
 
 kiln_skopeo copy --quiet --src-tls-verify=false "docker://$reg/case:latest" "oci:$w/layout:case" >&2 ||
 	kiln_die "$name: skopeo copy of the pushed image failed"
-kiln_skopeo inspect --config "oci:$w/layout:case" >"$out/config.json" ||
+# The config as pushed (raw: skopeo would otherwise convert it to an OCI config, dropping
+# Docker-only fields such as Healthcheck, Shell and OnBuild).
+kiln_skopeo inspect --raw --config --tls-verify=false "docker://$reg/case:latest" >"$out/config.json" ||
 	kiln_die "$name: skopeo inspect --config failed"
 rm -rf -- "$out/bundle"
 umoci unpack --image "$w/layout:case" "$out/bundle" >/dev/null ||
