@@ -1,0 +1,138 @@
+#!/bin/bash
+# bench-build: whole Dockerfile builds, kiln's executor against
+# `buildah bud` (vfs storage, chroot isolation, one layer per build:
+# --layers=false) in the same run, both pulling their base from and pushing
+# to the same registry fixture on 127.0.0.1. Workloads:
+#   W1  busybox base; a context of 5,000 small files and one 50 MB file
+#       (COPY . /ctx); a RUN writing 2,000 files and deleting base files
+#   W2  the debian:bookworm fixture (test/fixtures/debian.sh); a RUN writing
+#       20,000 files, a COPY, five small RUN steps
+#   W3  two stages: a debian builder writing 1,000 files and a 20 MB file,
+#       then a busybox stage with COPY --from=builder
+# Times are wall clock of build + push (buildah: bud then push), medians of
+# 3 runs (--quick: 1 run, for CI) taken alternately; every run starts from
+# empty state (fresh ROOT and kiln dir; fresh buildah storage), so both pull
+# the base. Printed: seconds, the ratio kiln/buildah (below 1: kiln is
+# faster) and peak RSS from /usr/bin/time (%M). Linux accounts a waited-for
+# child's peak into its parent's, so %M is the largest of the executor and
+# its RUN children, not the executor alone; telling them apart would need a
+# cgroup per build. No threshold is applied; the bench fails if a build fails.
+#
+# Usage: bench-build.sh [--quick]   (KILN_EXECUTOR: build/executor; use a
+# build without sanitizers for meaningful numbers. KILN_BENCH_BUILDERS:
+# "kiln buildah" by default; "buildah" alone checks the workloads.)
+set -euo pipefail
+# shellcheck source=test/tools/lib.sh
+. "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
+# shellcheck source=test/tools/registry.sh
+. "$KILN_SOURCE_DIR/test/tools/registry.sh"
+
+runs=3
+[[ ${1:-} == --quick ]] && runs=1
+read -r -a builders <<<"${KILN_BENCH_BUILDERS:-kiln buildah}"
+kiln_require_root
+kiln_require_cmd docker-registry skopeo buildah
+[[ -x /usr/bin/time ]] || kiln_skip "no /usr/bin/time (Debian package 'time')"
+exe=${KILN_EXECUTOR:-$KILN_SOURCE_DIR/build/executor}
+[[ " ${builders[*]} " != *" kiln "* || -x $exe ]] || kiln_die "no executor at '$exe' (set KILN_EXECUTOR)"
+kiln_make_tmpdir
+work=$KILN_TMPDIR
+kiln_registry_start || kiln_die "could not start the registry fixture"
+reg=$KILN_REGISTRY
+kiln_fixture_push busybox "$reg" busybox:latest
+kiln_fixture_push debian "$reg" debian:bookworm
+
+# ------------------------------------------------------------- workloads
+mkdir -p "$work/w1/small" "$work/w2" "$work/w3"
+for ((d = 0; d < 50; d++)); do
+	mkdir "$work/w1/small/$d"
+	for ((f = 0; f < 100; f++)); do
+		printf 'file %d/%d\n' "$d" "$f" >"$work/w1/small/$d/$f.txt"
+	done
+done
+head -c 50000000 /dev/urandom >"$work/w1/big.bin"
+cat >"$work/w1/Dockerfile" <<'EOF'
+ARG REGISTRY
+FROM ${REGISTRY}/busybox
+COPY . /ctx/
+RUN mkdir /gen && i=0 && while [ $i -lt 2000 ]; do echo "$i" > /gen/$i; i=$((i + 1)); done && rm -rf /usr/sbin /bin/vi /etc/group
+EOF
+printf 'config %d\n' 1 2 3 >"$work/w2/app.conf"
+cat >"$work/w2/Dockerfile" <<'EOF'
+ARG REGISTRY
+FROM ${REGISTRY}/debian:bookworm
+RUN mkdir /gen && cd /gen && for i in $(seq 20000); do echo "$i" > "f$i"; done
+COPY app.conf /etc/app.conf
+RUN echo 1 > /s1
+RUN echo 2 > /s2
+RUN echo 3 > /s3
+RUN echo 4 > /s4
+RUN echo 5 > /s5
+EOF
+cat >"$work/w3/Dockerfile" <<'EOF'
+ARG REGISTRY
+FROM ${REGISTRY}/debian:bookworm AS builder
+RUN mkdir -p /out/files && cd /out/files && for i in $(seq 1000); do echo "$i" > "f$i"; done && head -c 20000000 /dev/urandom > /out/blob
+FROM ${REGISTRY}/busybox
+COPY --from=builder /out /out
+EOF
+
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+max() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+declare -A secs=() rss=()
+# one WORKLOAD BUILDER RUN: build and push once; remember seconds and peak RSS.
+one() {
+	local wl=$1 b=$2 i=$3 ctx=$work/$1 d t0 t1 r
+	d=$(mktemp -d "$work/run.XXXXXX")
+	t0=$(now)
+	if [[ $b == kiln ]]; then
+		mkdir "$d/root" "$d/kd"
+		/usr/bin/time -f %M -o "$d/rss" "$exe" --context="dir://$ctx" --dockerfile="$ctx/Dockerfile" \
+			--destination="$reg/bench/$wl-kiln-$i:1" --rootfs="$d/root" --kiln-dir="$d/kd" \
+			--build-arg=REGISTRY="$reg" >"$d/out" 2>&1 ||
+			kiln_die "kiln failed to build $wl: $(tail -5 "$d/out")"
+		r=$(tail -1 "$d/rss")
+	else
+		local bh=(buildah --root "$d/root" --runroot "$d/runroot" --storage-driver vfs)
+		/usr/bin/time -f %M -o "$d/rss" "${bh[@]}" bud --isolation chroot --tls-verify=false \
+			--layers=false --format docker --build-arg=REGISTRY="$reg" -f "$ctx/Dockerfile" \
+			-t "$reg/bench/$wl-buildah-$i:1" "$ctx" >"$d/out" 2>&1 ||
+			kiln_die "buildah failed to build $wl: $(tail -5 "$d/out")"
+		/usr/bin/time -f %M -o "$d/rss2" "${bh[@]}" push --quiet --tls-verify=false \
+			"$reg/bench/$wl-buildah-$i:1" >>"$d/out" 2>&1 ||
+			kiln_die "buildah failed to push $wl: $(tail -5 "$d/out")"
+		r=$(max "$(tail -1 "$d/rss")" "$(tail -1 "$d/rss2")")
+	fi
+	t1=$(now)
+	secs[$wl.$b]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	rss[$wl.$b]+=" $r"
+	kiln_rm_tree "$d"
+}
+
+for wl in w1 w2 w3; do
+	for ((i = 0; i < runs; i++)); do
+		if ((i % 2 == 0)); then order=("${builders[@]}"); else order=(); for ((k = ${#builders[@]} - 1; k >= 0; k--)); do order+=("${builders[k]}"); done; fi
+		for b in "${order[@]}"; do
+			one "$wl" "$b" "$i"
+		done
+	done
+done
+
+printf 'build bench: %d run(s) each (median), registry on loopback, buildah vfs/chroot\n' "$runs"
+for wl in w1 w2 w3; do
+	line="${wl^^}:"
+	for b in "${builders[@]}"; do
+		# shellcheck disable=SC2086 # word lists
+		line+=$(awk -v b="$b" -v s="$(median ${secs[$wl.$b]})" -v r="$(max ${rss[$wl.$b]})" \
+			'BEGIN { printf " %s %.2f s (peak RSS %.1f MiB);", b, s, r / 1024 }')
+	done
+	if ((${#builders[@]} == 2)); then
+		# shellcheck disable=SC2086
+		line+=$(awk -v k="$(median ${secs[$wl.kiln]})" -v s="$(median ${secs[$wl.buildah]})" \
+			-v kr="$(max ${rss[$wl.kiln]})" -v sr="$(max ${rss[$wl.buildah]})" \
+			'BEGIN { printf " ratio kiln/buildah: time %.2f, RSS %.2f", k / s, kr / sr }')
+	fi
+	printf '%s\n' "$line"
+done

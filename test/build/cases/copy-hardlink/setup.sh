@@ -1,0 +1,3 @@
+echo linked > tree/a
+ln tree/a tree/b
+echo linked > tree/c

@@ -1,0 +1,2 @@
+ln -s target.txt tree/link
+ln -s /etc/passwd tree/abs
