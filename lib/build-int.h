@@ -42,11 +42,12 @@ struct build {
 	bool kiln_dir_temp; /* made by us: removed at the end */
 	char *root;	    /* ROOT's path */
 	int root_fd;
-	bool isolate;		   /* --rootfs: RUN under chroot in namespaces */
-	char *blob_dir;		   /* kiln_dir/blobs: holds sha256/<hex> */
-	char *work_dir;		   /* kiln_dir/work: scratch space */
-	char *stages_dir;	   /* kiln_dir/stages: trees kept for COPY --from */
-	struct kiln_strvec ignore; /* paths from ROOT never captured or wiped */
+	bool isolate;		       /* --rootfs: RUN under chroot in namespaces */
+	char *blob_dir;		       /* kiln_dir/blobs: holds sha256/<hex> */
+	char *work_dir;		       /* kiln_dir/work: scratch space */
+	char *stages_dir;	       /* kiln_dir/stages: trees kept for COPY --from */
+	struct kiln_strvec ignore;     /* paths from ROOT never captured or wiped */
+	struct kiln_strvec build_args; /* --build-arg, bare names resolved */
 	struct registry_client *pull, *push;
 	struct build_context ctx;
 	struct dockerfile df;

@@ -193,6 +193,10 @@ static int open_root(struct build *b, struct kiln_error *err)
 	b->root_fd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->root_fd < 0)
 		return kiln_err(err, KILN_EIO, errno, "open ROOT '%s'", b->root);
+	/* the directory is the image's "/": a mktemp -d 0700 would lock every
+	 * non-root USER out of the whole tree */
+	if (b->isolate && fchmod(b->root_fd, 0755) < 0)
+		return kiln_err(err, KILN_EIO, errno, "chmod ROOT '%s'", b->root);
 	return 0;
 }
 

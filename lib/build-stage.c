@@ -66,15 +66,15 @@ static const char *env_get(const struct image_run_config *c, const char *name)
 	return NULL;
 }
 
-static const char *build_arg_value(const struct build_options *o, const char *name)
+static const char *build_arg_value(const struct build *b, const char *name)
 {
 	size_t len = strlen(name);
 
-	for (size_t i = 0; i < o->build_args.nr; i++) {
-		const char *a = o->build_args.v[i];
+	for (size_t i = 0; i < b->build_args.nr; i++) {
+		const char *a = b->build_args.v[i];
 
-		if (!strncmp(a, name, len) && (a[len] == '=' || !a[len]))
-			return a[len] ? a + len + 1 : getenv(name);
+		if (!strncmp(a, name, len) && a[len] == '=')
+			return a + len + 1;
 	}
 	return NULL;
 }
@@ -94,7 +94,7 @@ void stage_run_env(struct kiln_strvec *out, struct stage_run *sr, const char *ho
 	}
 	for (size_t i = 0; stages_predefined_args[i]; i++) {
 		const char *name = stages_predefined_args[i];
-		const char *v = build_arg_value(sr->b->o, name);
+		const char *v = build_arg_value(sr->b, name);
 
 		if (v && !env_get(c, name) && !kiln_strvec_contains(&sr->args, name))
 			kiln_strvec_pushf(out, "%s=%s", name, v);

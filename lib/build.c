@@ -86,17 +86,34 @@ static int setup_clients(struct build *b, struct kiln_error *err)
 	return 0;
 }
 
+/* A bare --build-arg NAME takes NAME's value from the executor's
+ * environment (Docker); unset there, the argument is left out. */
+static void resolve_build_args(struct kiln_strvec *out, const struct build_options *o)
+{
+	for (size_t i = 0; i < o->build_args.nr; i++) {
+		const char *a = o->build_args.v[i];
+		const char *v = strchr(a, '=') ? NULL : getenv(a);
+
+		if (strchr(a, '='))
+			kiln_strvec_push(out, a);
+		else if (v)
+			kiln_strvec_pushf(out, "%s=%s", a, v);
+	}
+}
+
 static int load_dockerfile(struct build *b, struct kiln_error *err)
 {
 	const struct build_options *o = b->o;
 	struct kiln_buf text = KILN_BUF_INIT;
 	struct stages_options so = { .target = o->target,
-				     .build_args = (const char *const *)o->build_args.v,
-				     .nr_build_args = o->build_args.nr,
 				     .target_platform = b->platform_str,
 				     .expand = stages_expand_default };
 	char *sub = NULL, *workctx = xasprintf("%s/context", b->work_dir);
 	int ret;
+
+	resolve_build_args(&b->build_args, o);
+	so.build_args = (const char *const *)b->build_args.v;
+	so.nr_build_args = b->build_args.nr;
 
 	if ((ret = context_open(&b->ctx, o->context ? o->context : ".", o->context_sub_path,
 				workctx, b->pull, err)) < 0 ||
@@ -222,6 +239,7 @@ static void build_release(struct build *b)
 	registry_global_cleanup();
 	image_platform_release(&b->platform);
 	free(b->platform_str);
+	kiln_strvec_clear(&b->build_args);
 	root_release(b);
 }
 

@@ -205,38 +205,49 @@ static int exec_maintainer(struct stage_run *sr, const struct dockerfile_instr *
 	return ret;
 }
 
+/* One directory (rel from ROOT): made and given the owner when missing. */
+static int mkdir_one(struct rootfs_dir *r, const char *rel, uid_t uid, gid_t gid,
+		     struct kiln_error *err)
+{
+	int fd = rootfs_open_dir(r, rel, false, err);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	kiln_error_release(err);
+	fd = rootfs_open_dir(r, rel, true, err);
+	if (fd < 0)
+		return fd;
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 && geteuid() == 0)
+		kiln_warn("chown '/%s': %s", rel, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* mkdir -p inside ROOT; every directory it makes belongs to uid:gid, as
+ * BuildKit's WORKDIR and COPY make them. */
 int stage_mkdir_p(struct stage_run *sr, const char *dir, uid_t uid, gid_t gid,
 		  struct kiln_error *err)
 {
 	struct rootfs_dir r;
 	struct kiln_buf rel = KILN_BUF_INIT;
-	int fd;
+	int ret = 0;
 
 	rootfs_dir_init(&r, sr->b->root_fd);
-	kiln_buf_addstr(&rel, dir[0] == '/' ? dir + 1 : dir);
-	if (!rel.len) {
-		kiln_buf_release(&rel);
-		return 0;
+	kiln_path_clean(&rel, dir[0] == '/' ? dir + 1 : dir);
+	for (size_t i = 1; i <= rel.len && ret == 0; i++) {
+		if (i < rel.len && rel.buf[i] != '/')
+			continue;
+		rel.buf[i] = '\0';
+		if (strcmp(rel.buf, ".") && strcmp(rel.buf, "/"))
+			ret = mkdir_one(&r, rel.buf[0] == '/' ? rel.buf + 1 : rel.buf, uid, gid,
+					err);
+		if (i < rel.len)
+			rel.buf[i] = '/';
 	}
-	{
-		/* only the directories we create get the owner */
-		int probe = rootfs_open_dir(&r, rel.buf, false, err);
-
-		if (probe >= 0) {
-			close(probe);
-			kiln_buf_release(&rel);
-			return 0;
-		}
-		kiln_error_release(err);
-	}
-	fd = rootfs_open_dir(&r, rel.buf, true, err);
-	if (fd >= 0 && fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 && geteuid() == 0)
-		kiln_warn("chown '%s': %s", dir, strerror(errno));
 	kiln_buf_release(&rel);
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return 0;
+	return ret;
 }
 
 static int exec_workdir(struct stage_run *sr, const struct dockerfile_instr *in,

@@ -30,7 +30,22 @@ struct run_step {
 	struct run_bind *binds;
 	size_t nr_binds;
 	struct user_ids user;
+	gid_t *groups; /* the primary group, then the supplementary ones */
+	size_t nr_groups;
 };
+
+/* The process's groups as runc sets them: the primary gid is a member. */
+static void step_groups(struct run_step *rs)
+{
+	const struct user_ids *u = &rs->user;
+
+	rs->groups = xcalloc(u->nr_groups + 1, sizeof(*rs->groups));
+	rs->groups[rs->nr_groups++] = u->gid;
+	for (size_t i = 0; i < u->nr_groups; i++) {
+		if (u->groups[i] != u->gid)
+			rs->groups[rs->nr_groups++] = u->groups[i];
+	}
+}
 
 /* What the shell gets: the command line, then each heredoc's body and
  * terminator, as if the Dockerfile's text were a shell script. */
@@ -173,6 +188,7 @@ static void run_step_release(struct run_step *rs)
 	kiln_strvec_clear(&rs->bind_src);
 	kiln_strvec_clear(&rs->bind_dst);
 	free(rs->binds);
+	free(rs->groups);
 	user_ids_release(&rs->user);
 }
 
@@ -193,6 +209,7 @@ static int exec_run(struct stage_run *sr, const struct dockerfile_instr *in, str
 	    (ret = stage_mkdir_p(sr, cwd, rs.user.uid, rs.user.gid, err)) < 0)
 		goto out;
 	stage_run_env(&rs.env, sr, rs.user.home);
+	step_groups(&rs);
 	spec = (struct run_spec){ .root = b->root,
 				  .isolate = b->isolate,
 				  .argv = rs.argv.v,
@@ -200,8 +217,8 @@ static int exec_run(struct stage_run *sr, const struct dockerfile_instr *in, str
 				  .cwd = cwd,
 				  .uid = rs.user.uid,
 				  .gid = rs.user.gid,
-				  .groups = rs.user.groups,
-				  .nr_groups = rs.user.nr_groups,
+				  .groups = rs.groups,
+				  .nr_groups = rs.nr_groups,
 				  .binds = rs.binds,
 				  .nr_binds = rs.nr_binds,
 				  .hostname = "kiln",

@@ -1,3 +1,4 @@
+mkdir -p tree
 echo linked > tree/a
 ln tree/a tree/b
 echo linked > tree/c
