@@ -60,8 +60,9 @@ struct build {
 	int64_t epoch;	    /* --reproducible: every timestamp; -1 otherwise */
 	struct timespec t0; /* build start, for the summary */
 	size_t step, nr_steps;
-	int run_status;	 /* a failed RUN's exit code (the process exit code) */
-	bool root_dirty; /* a stage was unpacked into ROOT */
+	int run_status;	   /* a failed RUN's exit code (the process exit code) */
+	bool root_dirty;   /* a stage was unpacked into ROOT */
+	size_t root_stage; /* the stage whose tree ROOT holds (when root_dirty) */
 };
 
 /* The state of the stage being built. */
@@ -129,6 +130,9 @@ int root_setup(struct build *b, struct kiln_error *err);
 /* Remove everything in ROOT except the ignore list. */
 int root_wipe(struct build *b, struct kiln_error *err);
 void root_release(struct build *b);
+/* Move ROOT's whole tree into dir (a new directory of kiln's) when that
+ * is a rename on one filesystem; *moved says whether it was. */
+int root_move_aside(bool *moved, struct build *b, const char *dir, struct kiln_error *err);
 /* Remove dir and everything below it (no symlink followed). */
 int root_remove_tree(int dirfd, const char *name, struct kiln_error *err);
 

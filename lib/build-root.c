@@ -304,6 +304,58 @@ int root_wipe(struct build *b, struct kiln_error *err)
 	return ret;
 }
 
+/* The names in ROOT, for moving them aside. */
+static int root_names(struct kiln_strvec *out, int fd, struct kiln_error *err)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return kiln_err(err, KILN_EIO, errno, "read ROOT");
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			kiln_strvec_push(out, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+int root_move_aside(bool *moved, struct build *b, const char *dir, struct kiln_error *err)
+{
+	struct kiln_strvec names = KILN_STRVEC_INIT;
+	struct stat rs, ds;
+	int dfd = -1, ret = 0;
+
+	*moved = false;
+	/* only a --rootfs directory with nothing kept in it: in "/" the
+	 * container's mounts live inside the top-level directories */
+	if (!b->isolate || b->ignore.nr)
+		return 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return kiln_err(err, KILN_EIO, errno, "mkdir '%s'", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return kiln_err(err, KILN_EIO, errno, "open '%s'", dir);
+	if (fstat(b->root_fd, &rs) < 0 || fstat(dfd, &ds) < 0 || rs.st_dev != ds.st_dev)
+		goto out; /* another filesystem: the caller wipes, the tree is rebuilt */
+	if ((ret = root_names(&names, b->root_fd, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < names.nr && ret == 0; i++) {
+		if (renameat(b->root_fd, names.v[i], dfd, names.v[i]) < 0)
+			ret = kiln_err(err, KILN_EIO, errno, "move '/%s' to '%s'", names.v[i], dir);
+	}
+	*moved = ret == 0;
+out:
+	kiln_strvec_clear(&names);
+	close_fd(&dfd);
+	return ret;
+}
+
 int root_remove_tree(int dirfd, const char *name, struct kiln_error *err)
 {
 	struct build none = { .ignore = KILN_STRVEC_INIT };

@@ -322,6 +322,41 @@ static int load_base(struct stage_run *sr, struct kiln_error *err)
 	return ret;
 }
 
+/* Does a stage after `index` name it (COPY --from, FROM)? */
+static bool needed_later(const struct build *b, size_t index)
+{
+	for (size_t j = index + 1; j < b->st.nr; j++) {
+		for (size_t k = 0; k < b->st.v[j].nr_deps; k++) {
+			if (b->st.v[j].deps[k] == index)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The tree in ROOT is a stage a later COPY --from reads: moving it into
+ * the kiln dir costs a few renames, rebuilding it from layers later costs
+ * a whole unpack. */
+static int keep_previous_tree(struct build *b, struct kiln_error *err)
+{
+	struct stage_image *img = &b->images[b->root_stage];
+	char *dir;
+	bool moved = false;
+	int ret;
+
+	if (!b->root_dirty || img->tree_dir || !needed_later(b, b->root_stage))
+		return 0;
+	dir = xasprintf("%s/stage-%zu", b->stages_dir, b->root_stage);
+	ret = root_move_aside(&moved, b, dir, err);
+	if (ret == 0 && moved) {
+		img->tree_dir = dir;
+		dir = NULL;
+		kiln_debug("stage %zu's tree kept in '%s'", b->root_stage, img->tree_dir);
+	}
+	free(dir);
+	return ret;
+}
+
 static int stage_start(struct stage_run *sr, bool wipe, struct kiln_error *err)
 {
 	struct build *b = sr->b;
@@ -334,7 +369,7 @@ static int stage_start(struct stage_run *sr, bool wipe, struct kiln_error *err)
 
 	if (wipe) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if ((ret = root_wipe(b, err)) < 0)
+		if ((ret = keep_previous_tree(b, err)) < 0 || (ret = root_wipe(b, err)) < 0)
 			return ret;
 		kiln_info("Deleted the previous stage's filesystem in %.2fs", build_elapsed(&t0));
 	}
@@ -371,6 +406,7 @@ int stage_build(struct build *b, size_t index, struct kiln_error *err)
 	 * own files until the first stage is unpacked over it */
 	ret = stage_start(&sr, b->isolate || b->root_dirty, err);
 	b->root_dirty = true;
+	b->root_stage = index;
 	if (ret < 0 || (ret = run_triggers(&sr, err)) < 0)
 		goto out;
 	for (size_t i = sr.stage->from_instr + 1; i < sr.stage->end_instr; i++) {

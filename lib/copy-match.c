@@ -226,7 +226,7 @@ static int glob_dir(struct kiln_strvec *out, int dfd, const char *prefix, char *
 	else
 		ret = copy_list_names(&names, lfd, err);
 	for (size_t k = 0; ret == 0 && k < names.nr; k++) {
-		bool hit;
+		bool hit = false;
 		struct stat st;
 		int sub;
 

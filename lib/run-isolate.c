@@ -292,7 +292,7 @@ static bool still_ours(int dfd, const char *base, const struct run_made *m)
 static void remove_point(struct rootfs_dir *r, const struct run_made *m)
 {
 	struct kiln_error ignored = KILN_ERROR_INIT;
-	struct timespec now[2];
+	struct timespec now[2] = { { 0, 0 }, { 0, 0 } };
 	const char *base;
 	bool untouched;
 	int dfd = rootfs_open_parent(&base, r, m->rel, false, &ignored);

@@ -156,7 +156,7 @@ static int parse_int(long *out, const char *value, long min, long max, struct ki
 
 static int set_compression_level(struct kiln_options *o, const char *value, struct kiln_error *err)
 {
-	long v;
+	long v = 0;
 
 	if (parse_int(&v, value, 1, 9, err) < 0)
 		return kiln_err_hint(err, "1 is the fastest, 9 the smallest; the default is 6");
@@ -546,7 +546,7 @@ static int apply_bool(struct kiln_options *o, const struct opt *opt, const char 
 {
 	char *where[2];
 	size_t n = targets(o, opt, where);
-	bool b;
+	bool b = false;
 
 	if (parse_bool(&b, value, opt->name, err) < 0)
 		return KILN_EINVAL;
@@ -560,7 +560,7 @@ static int apply_value(struct kiln_options *o, const struct opt *opt, const char
 {
 	char *where[2];
 	size_t n = targets(o, opt, where);
-	long v;
+	long v = 0;
 
 	switch (opt->type) {
 	case OPT_STRING:

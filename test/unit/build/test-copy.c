@@ -29,7 +29,9 @@ static struct fx *F;
 
 static void pathf(char *out, const char *base, const char *rel)
 {
-	snprintf(out, PATH_MAX, "%s/%s", base, rel);
+	int n = snprintf(out, PATH_MAX, "%s/%s", base, rel);
+
+	assert_true(n > 0 && n < PATH_MAX);
 }
 
 static void put(const char *base, const char *rel, const char *text, mode_t mode)
