@@ -43,7 +43,7 @@ check missing-value 1 '^$' "^error: flag '--log-format' needs a value" -- versio
 check bad-bool 1 '^$' "invalid value 'maybe' for '--log-timestamp'" -- version --log-timestamp=maybe
 check version-extra-arg 1 '^$' "^error: 'version' takes no arguments" -- version extra
 check debug-unknown 2 '^$' "^error: unknown debug tool 'nope'" -- debug nope
-check no-build-yet 1 '^$' "^error: no command given" --
+check build-needs-destination 1 '^$' "^error: no --destination given; pass --destination" --
 # every error is one line
 "$exe" --verbosty=x 2>/tmp/kiln-cli.$$.err >/dev/null || true
 lines=$(wc -l </tmp/kiln-cli.$$.err)
