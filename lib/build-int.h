@@ -101,8 +101,6 @@ extern const size_t instr_meta_nr;
 
 /* Expand one word with the step's variables. */
 int stage_expand(char **out, struct stage_run *sr, const char *word, struct kiln_error *err);
-/* The value of --name=... on in, or NULL. */
-const char *instr_flag(const struct dockerfile_instr *in, const char *name);
 /* The step's environment for RUN: image Env, declared ARGs, HOME, HOSTNAME. */
 void stage_run_env(struct kiln_strvec *out, struct stage_run *sr, const char *home);
 /* Make dir (absolute in ROOT) and its missing parents, owned by uid:gid. */

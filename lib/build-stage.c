@@ -35,19 +35,6 @@ const struct instr_ops *instr_ops_find(enum dockerfile_kw kw)
 	return NULL;
 }
 
-const char *instr_flag(const struct dockerfile_instr *in, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (size_t i = 0; i < in->nr_flags; i++) {
-		const char *f = in->flags[i];
-
-		if (!strncmp(f, "--", 2) && !strncmp(f + 2, name, len) && f[2 + len] == '=')
-			return f + 3 + len;
-	}
-	return NULL;
-}
-
 int stage_expand(char **out, struct stage_run *sr, const char *word, struct kiln_error *err)
 {
 	const struct stages *st = &sr->b->st;

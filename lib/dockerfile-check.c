@@ -155,20 +155,6 @@ static int check_flags(struct checker *c)
 	return 0;
 }
 
-/* The value of --name=value, or NULL. */
-static const char *flag_value(const struct dockerfile_instr *in, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (size_t i = 0; i < in->nr_flags; i++) {
-		const char *f = in->flags[i] + 2;
-
-		if (!strncmp(f, name, len) && f[len] == '=')
-			return f + len + 1;
-	}
-	return NULL;
-}
-
 static int need_args(struct checker *c, size_t min, bool exactly_one)
 {
 	if (exactly_one && c->in->nr_args != 1)
@@ -278,10 +264,10 @@ static int check_run(struct checker *c)
 
 	if (check_flags(c) < 0)
 		return KILN_EINVAL;
-	v = flag_value(c->in, "network");
+	v = dockerfile_instr_flag(c->in, "network");
 	if (v && strcmp(v, "default") && strcmp(v, "none") && strcmp(v, "host"))
 		return fail(c, "unsupported network mode '%s'; use default, none or host", v);
-	v = flag_value(c->in, "security");
+	v = dockerfile_instr_flag(c->in, "security");
 	if (v && strcmp(v, "sandbox") && strcmp(v, "insecure"))
 		return fail(c, "unsupported security mode '%s'; use sandbox or insecure", v);
 	return 0;
@@ -378,7 +364,7 @@ static bool parse_duration(const char *s, double *ns)
 
 static int check_interval(struct checker *c, const char *name)
 {
-	const char *v = flag_value(c->in, name);
+	const char *v = dockerfile_instr_flag(c->in, name);
 	double ns;
 
 	if (!v || !*v)
@@ -393,7 +379,7 @@ static int check_interval(struct checker *c, const char *name)
 
 static int check_retries(struct checker *c)
 {
-	const char *v = flag_value(c->in, "retries");
+	const char *v = dockerfile_instr_flag(c->in, "retries");
 	char *end;
 	long long n;
 

@@ -114,3 +114,16 @@ void dockerfile_dump_json(struct kiln_buf *out, const struct dockerfile *df)
 	}
 	kiln_buf_addstr(out, "]\n");
 }
+
+const char *dockerfile_instr_flag(const struct dockerfile_instr *in, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < in->nr_flags; i++) {
+		const char *f = in->flags[i];
+
+		if (!strncmp(f, "--", 2) && !strncmp(f + 2, name, len) && f[2 + len] == '=')
+			return f + 3 + len;
+	}
+	return NULL;
+}

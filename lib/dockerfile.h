@@ -160,6 +160,9 @@ void dockerfile_dump_json(struct kiln_buf *out, const struct dockerfile *df);
 /* Append s quoted as Go's strconv.Quote does. */
 void dockerfile_quote(struct kiln_buf *out, const char *s, size_t len);
 
+/* The value of the flag --name=VALUE on in (the first one), or NULL. */
+const char *dockerfile_instr_flag(const struct dockerfile_instr *in, const char *name);
+
 /* "RUN" for DOCKERFILE_RUN, NULL for DOCKERFILE_UNKNOWN. */
 const char *dockerfile_kw_name(enum dockerfile_kw kw);
 /* The keyword of a lower-case word, DOCKERFILE_UNKNOWN if none. */

@@ -166,10 +166,11 @@ static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_ru
 	}
 	s->excludes = (const char *const *)cs->excludes.v;
 	s->nr_excludes = cs->excludes.nr;
-	s->parents = instr_flag(in, "parents") && strcmp(instr_flag(in, "parents"), "false");
-	if ((v = instr_flag(in, "chmod")))
+	s->parents = dockerfile_instr_flag(in, "parents") &&
+		     strcmp(dockerfile_instr_flag(in, "parents"), "false");
+	if ((v = dockerfile_instr_flag(in, "chmod")))
 		s->chmod = v;
-	if ((v = instr_flag(in, "chown"))) {
+	if ((v = dockerfile_instr_flag(in, "chown"))) {
 		char *who = NULL;
 
 		if ((ret = stage_expand(&who, sr, v, err)) == 0)
@@ -179,14 +180,14 @@ static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_ru
 		if (ret < 0)
 			return ret;
 	}
-	if ((v = instr_flag(in, "checksum"))) {
+	if ((v = dockerfile_instr_flag(in, "checksum"))) {
 		if ((ret = kiln_digest_parse(&cs->checksum, v, err)) < 0)
 			return kiln_err_prefix(err, "--checksum");
 		s->checksum = &cs->checksum;
 	}
-	if (instr_flag(in, "keep-git-dir"))
+	if (dockerfile_instr_flag(in, "keep-git-dir"))
 		s->keep_git_dir = true;
-	if ((v = instr_flag(in, "from")))
+	if ((v = dockerfile_instr_flag(in, "from")))
 		ret = open_from(cs, sr, v, err);
 	return ret;
 }

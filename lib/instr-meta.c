@@ -414,10 +414,11 @@ static int health_flags(struct image_healthcheck *h, const struct dockerfile_ins
 	const char *v;
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++) {
-		if ((v = instr_flag(in, names[i])) && parse_duration(slots[i], v, err) < 0)
+		if ((v = dockerfile_instr_flag(in, names[i])) &&
+		    parse_duration(slots[i], v, err) < 0)
 			return kiln_err_prefix(err, "--%s", names[i]);
 	}
-	if ((v = instr_flag(in, "retries"))) {
+	if ((v = dockerfile_instr_flag(in, "retries"))) {
 		char *end;
 		long n = strtol(v, &end, 10);
 

@@ -331,19 +331,6 @@ static int meta_args(struct stages *st, const struct dockerfile *df, size_t firs
 	return 0;
 }
 
-static const char *flag_value(const struct dockerfile_instr *in, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (size_t i = 0; i < in->nr_flags; i++) {
-		const char *f = in->flags[i];
-
-		if (!strncmp(f, "--", 2) && !strncmp(f + 2, name, len) && f[2 + len] == '=')
-			return f + 3 + len;
-	}
-	return NULL;
-}
-
 static ssize_t find_named(const struct stages *st, size_t upto, const char *name)
 {
 	for (size_t i = 0; i < upto; i++) {
@@ -377,7 +364,7 @@ static int stage_name(struct stage *s, const struct stages *st, const struct doc
 static int stage_from(struct stages *st, struct stage *s, const struct dockerfile_instr *in,
 		      struct kiln_error *err)
 {
-	const char *platform = flag_value(in, "platform");
+	const char *platform = dockerfile_instr_flag(in, "platform");
 	ssize_t base;
 
 	if (!in->nr_args)
