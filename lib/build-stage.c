@@ -224,7 +224,8 @@ static int run_instr(struct stage_run *sr, const struct dockerfile_instr *in, si
 	if ((ret = scope_for(sr, scope_at, err)) < 0 || (ret = ops->exec(sr, in, &by, err)) < 0 ||
 	    (ret = step_after(sr, ops, by.buf, err)) < 0)
 		goto out;
-	kiln_debug("step took %.2fs", build_elapsed(&t0));
+	if (ops->changes_fs)
+		kiln_info("%s took %.2fs", dockerfile_kw_name(in->kw), build_elapsed(&t0));
 out:
 	if (ret < 0 && in->kw != DOCKERFILE_RUN)
 		kiln_err_prefix(err, "%s:%d: %s", b->df_name, in->line,
