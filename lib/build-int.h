@@ -74,6 +74,7 @@ struct stage_run {
 	struct stage_vars vars;	    /* what the current instruction expands with */
 	struct kiln_strvec args;    /* ARG names declared in the stage so far */
 	bool snapshot_pending;	    /* --single-snapshot: a layer at the stage end */
+	bool no_layers;		    /* see layers_unneeded() */
 	bool cmd_set;		    /* CMD seen in this stage (ENTRYPOINT keeps it) */
 	struct kiln_buf pending_by; /* created_by of the steps in that layer */
 };

@@ -192,7 +192,7 @@ static int take_snapshot(struct stage_run *sr, const char *created_by, struct ki
 static int step_after(struct stage_run *sr, const struct instr_ops *ops, const char *created_by,
 		      struct kiln_error *err)
 {
-	if (!ops->changes_fs) {
+	if (!ops->changes_fs || sr->no_layers) {
 		image_history_add(sr->b, sr->img, created_by, true);
 		return 0;
 	}
@@ -322,6 +322,29 @@ static bool needed_later(const struct build *b, size_t index)
 	return false;
 }
 
+/* Is stage index the base (FROM <stage>) of a later stage? */
+static bool is_base_later(const struct build *b, size_t index)
+{
+	for (size_t j = index + 1; j < b->st.nr; j++) {
+		if (b->st.v[j].base_kind == STAGE_BASE_STAGE && b->st.v[j].base_stage == index)
+			return true;
+	}
+	return false;
+}
+
+/* A stage whose image nobody reads (not the target, no later FROM names
+ * it) needs no layers when its tree can be moved aside whole for a later
+ * COPY --from: snapshots and compression would be thrown away. */
+static bool layers_unneeded(const struct build *b, size_t index)
+{
+	struct stat rs, ds;
+
+	if (index == b->st.target || is_base_later(b, index) || !b->isolate || b->ignore.nr)
+		return false;
+	return fstat(b->root_fd, &rs) == 0 && stat(b->stages_dir, &ds) == 0 &&
+	       rs.st_dev == ds.st_dev;
+}
+
 /* The tree in ROOT is a stage a later COPY --from reads: moving it into
  * the kiln dir costs a few renames, rebuilding it from layers later costs
  * a whole unpack. */
@@ -361,8 +384,10 @@ static int stage_start(struct stage_run *sr, bool wipe, struct kiln_error *err)
 			return ret;
 		kiln_info("Deleted the previous stage's filesystem in %.2fs", build_elapsed(&t0));
 	}
-	if ((ret = snapshot_new(&sr->snap, b->root_fd, &so, err)) < 0 ||
-	    (ret = load_base(sr, err)) < 0)
+	/* no layers, no table: the unpack need not hash what it writes */
+	if (!sr->no_layers && (ret = snapshot_new(&sr->snap, b->root_fd, &so, err)) < 0)
+		return ret;
+	if ((ret = load_base(sr, err)) < 0 || sr->no_layers)
 		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* the table now knows the base; what was in ROOT before is not ours */
@@ -390,6 +415,9 @@ int stage_build(struct build *b, size_t index, struct kiln_error *err)
 
 	kiln_info("Building stage '%s' [idx: '%zu'] FROM %s", sr.stage->name ? sr.stage->name : "",
 		  index, sr.stage->base ? sr.stage->base : "scratch");
+	sr.no_layers = layers_unneeded(b, index);
+	if (sr.no_layers)
+		kiln_info("Stage %zu is only copied from: no layers are made for it", index);
 	/* a --rootfs directory is ours to empty; "/" holds the container's
 	 * own files until the first stage is unpacked over it */
 	ret = stage_start(&sr, b->isolate || b->root_dirty, err);
