@@ -10,6 +10,8 @@
 # checked (only /kiln and /workspace; a static /kiln/executor, the CA bundle,
 # an empty /kiln/.docker; Env, Entrypoint, WorkingDir), then the executor
 # from the image builds examples/hello on the busybox fixture and pushes it.
+# Then the debug target: /busybox (static, its applets as symlinks) on PATH,
+# a VOLUME, and a shell that runs in the unpacked image.
 # Needs the network (the Debian mirror); takes many minutes.
 set -euo pipefail
 # shellcheck source=test/tools/lib.sh
@@ -18,7 +20,7 @@ set -euo pipefail
 . "$KILN_SOURCE_DIR/test/tools/registry.sh"
 
 kiln_require_root
-kiln_require_cmd docker-registry skopeo umoci jq readelf
+kiln_require_cmd docker-registry skopeo umoci jq readelf unshare chroot
 kiln_on_exit kiln_registry_stop
 kiln_make_tmpdir
 work=$KILN_TMPDIR
@@ -78,4 +80,28 @@ kiln_assert_eq '["greet"]' "$(jq -c .Cmd <<<"$hcfg")" "examples/hello Cmd"
 kiln_assert_eq app "$(jq -r .User <<<"$hcfg")" "examples/hello User"
 grep -q '3 words' "$work/hello-bundle/rootfs/usr/local/bin/greet" ||
 	kiln_die "examples/hello: greet was not assembled by the first stage"
-kiln_log "PASS: self-build ${build_time}s; examples/hello built by the image's executor"
+
+# --- the debug target ----------------------------------------------------------------
+t0=$SECONDS
+"$KILN_EXECUTOR" --context="dir://$KILN_SOURCE_DIR" --dockerfile=Dockerfile.executor --target=debug \
+	--build-arg BASE="$reg/library/debian:bookworm" --destination="$reg/kiln/executor:test-debug" \
+	--rootfs="$work/root-debug" --kiln-dir="$work/kiln-debug" >"$work/build-debug.log" 2>&1 ||
+	kiln_die "building the debug target failed: $(tail -n 40 "$work/build-debug.log")"
+debug_time=$((SECONDS - t0))
+kiln_skopeo copy --quiet --src-tls-verify=false "docker://$reg/kiln/executor:test-debug" \
+	"oci:$work/layout:debug" >&2
+umoci unpack --image "$work/layout:debug" "$work/bundle-debug" >&2
+drootfs=$work/bundle-debug/rootfs
+kiln_assert_eq "busybox kiln workspace" "$(ls "$drootfs" | paste -sd' ')" "top-level entries of the debug image"
+kiln_elf_is_static "$drootfs/busybox/busybox" || kiln_die "/busybox/busybox is not static"
+kiln_assert_eq busybox "$(readlink "$drootfs/busybox/sh")" "/busybox/sh"
+dcfg=$(kiln_skopeo inspect --config "oci:$work/layout:debug" | jq -c .config)
+kiln_assert_eq '["/kiln/executor"]' "$(jq -c .Entrypoint <<<"$dcfg")" "debug Entrypoint"
+kiln_assert_eq '{"/busybox":{}}' "$(jq -c .Volumes <<<"$dcfg")" "debug Volumes"
+kiln_assert_eq PATH=/usr/local/bin:/kiln:/busybox "$(jq -r '.Env[] | select(startswith("PATH="))' <<<"$dcfg")" \
+	"debug PATH"
+out=$(unshare --mount --pid --fork chroot "$drootfs" /busybox/sh -c \
+	'PATH=/busybox; echo $(ls /kiln) $(grep -c BEGIN /kiln/ssl/certs/ca-certificates.crt)')
+[[ $out == "executor ssl "[1-9]* ]] || kiln_die "the debug image's shell printed '$out'"
+kiln_log "debug target built in ${debug_time}s; its shell runs"
+kiln_log "PASS: self-build ${build_time}s, debug target ${debug_time}s; examples/hello built by the image's executor"
