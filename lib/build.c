@@ -108,7 +108,6 @@ static int load_dockerfile(struct build *b, struct kiln_error *err)
 	struct stages_options so = { .target = o->target,
 				     .target_platform = b->platform_str,
 				     .expand = stages_expand_default };
-	char *sub = NULL, *workctx = xasprintf("%s/context", b->work_dir);
 	int ret;
 
 	resolve_build_args(&b->build_args, o);
@@ -116,7 +115,7 @@ static int load_dockerfile(struct build *b, struct kiln_error *err)
 	so.nr_build_args = b->build_args.nr;
 
 	if ((ret = context_open(&b->ctx, o->context ? o->context : ".", o->context_sub_path,
-				workctx, b->pull, err)) < 0 ||
+				b->work_dir, b->pull, err)) < 0 ||
 	    (ret = context_read_dockerfile(&text, &b->df_name, &b->ctx,
 					   o->dockerfile ? o->dockerfile : "Dockerfile", b->pull,
 					   err)) < 0 ||
@@ -130,8 +129,6 @@ static int load_dockerfile(struct build *b, struct kiln_error *err)
 	for (size_t i = 0; i < b->st.nr; i++)
 		b->images[i].manifest.schema_version = 2;
 out:
-	free(sub);
-	free(workctx);
 	kiln_buf_release(&text);
 	return ret;
 }

@@ -433,6 +433,11 @@ static int cap_effective(uint64_t *caps, struct kiln_error *err)
 	const char *p;
 	int ret = kiln_file_read(&b, "/proc/self/status", 1u << 20, err);
 
+	if (ret < 0 && err->sys_errno == ENOENT) {
+		kiln_error_release(err);
+		kiln_err(err, KILN_EINVAL, ENOENT, "/proc is not mounted");
+		ret = kiln_err_hint(err, "a build needs /proc (every container runtime mounts it)");
+	}
 	if (ret == 0) {
 		p = strstr(b.buf, "\nCapEff:");
 		if (!p || sscanf(p + 8, "%" SCNx64, caps) != 1)

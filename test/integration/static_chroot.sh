@@ -118,10 +118,6 @@ tar -C "$KILN_TMPDIR/ctx" -czf "$root/kiln/context.tar.gz" .
 # A build reads /proc (capabilities, mount points, /proc/self/fd), which
 # every container runtime mounts: mounted here in a private mount namespace.
 mkdir -p "$root/proc"
-# WORKAROUND (executor bug: every tar:// context fails with "mkdir
-# '<kiln-dir>/work/context/context': No such file or directory"; build.c
-# passes <work>/context where context_open wants <work>): remove when fixed.
-mkdir -p "$root/kiln/work/work/context"
 rc=0
 # (the image's PATH: chroot is named by its host path)
 out=$(timeout --kill-after=5 120 unshare --mount --pid --fork /bin/sh -ec '
