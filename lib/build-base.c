@@ -203,13 +203,28 @@ out:
 	return ret;
 }
 
+int stage_image_unpack_dir(struct build *b, const struct stage_image *img, const char *path,
+			   struct kiln_error *err)
+{
+	int fd, ret;
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return kiln_err(err, KILN_EIO, errno, "mkdir '%s'", path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_err(err, KILN_EIO, errno, "open '%s'", path);
+	ret = stage_image_unpack(b, img, fd, NULL, err);
+	close(fd);
+	return ret;
+}
+
 int base_image_tree(char **dir, struct build *b, const char *name, struct kiln_error *err)
 {
 	struct stage_image img = { .config = { 0 }, .manifest = IMAGE_MANIFEST_INIT };
 	struct kiln_digest key;
 	char hex[2 * KILN_SHA256_LEN + 1];
 	char *path = NULL;
-	int fd = -1, ret;
+	int ret;
 
 	kiln_digest_of(&key, name, strlen(name));
 	kiln_digest_hex(hex, &key);
@@ -218,22 +233,11 @@ int base_image_tree(char **dir, struct build *b, const char *name, struct kiln_e
 		*dir = path;
 		return 0;
 	}
-	if ((ret = base_image_load(&img, b, name, NULL, false, NULL, err)) < 0)
-		goto out;
-	if (mkdir(path, 0755) < 0) {
-		ret = kiln_err(err, KILN_EIO, errno, "mkdir '%s'", path);
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = kiln_err(err, KILN_EIO, errno, "open '%s'", path);
-		goto out;
-	}
-	if ((ret = stage_image_unpack(b, &img, fd, NULL, err)) < 0)
+	if ((ret = base_image_load(&img, b, name, NULL, false, NULL, err)) < 0 ||
+	    (ret = stage_image_unpack_dir(b, &img, path, err)) < 0)
 		goto out;
 	*dir = steal_ptr(&path);
 out:
-	close_fd(&fd);
 	free(path);
 	stage_image_release(&img);
 	return ret;

@@ -115,6 +115,9 @@ int stage_build(struct build *b, size_t index, struct kiln_error *err);
  * COPY --from). */
 int stage_image_unpack(struct build *b, const struct stage_image *img, int dir_fd,
 		       struct snapshot *seed, struct kiln_error *err);
+/* The same into the directory path (made if missing). */
+int stage_image_unpack_dir(struct build *b, const struct stage_image *img, const char *path,
+			   struct kiln_error *err);
 void stage_image_release(struct stage_image *img);
 
 /* The base of a stage: pull (or take) and unpack into ROOT. */

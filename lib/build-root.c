@@ -228,6 +228,28 @@ struct wipe {
 	struct kiln_buf path; /* from ROOT, "/a/b" */
 };
 
+/* The names in the directory fd (not "." or ".."), read before any is
+ * removed or moved. */
+static int dir_names(struct kiln_strvec *out, int fd, struct kiln_error *err)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return kiln_err(err, KILN_EIO, errno, "read directory");
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			kiln_strvec_push(out, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
 static int wipe_dir(struct wipe *w, int fd, unsigned depth, struct kiln_error *err);
 
 /* Remove dfd/name unless it is ignored or another filesystem's mount
@@ -267,23 +289,11 @@ out:
 
 static int wipe_dir(struct wipe *w, int fd, unsigned depth, struct kiln_error *err)
 {
-	int dup_fd = dup(fd);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
 	struct kiln_strvec names = KILN_STRVEC_INIT;
-	struct dirent *de;
-	int ret = 0;
+	int ret = dir_names(&names, fd, err);
 
-	if (!d) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return kiln_err(err, KILN_EIO, errno, "read directory '%s'",
-				w->path.len ? w->path.buf : "/");
-	}
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			kiln_strvec_push(&names, de->d_name);
-	}
-	closedir(d);
+	if (ret < 0)
+		return kiln_err_prefix(err, "'%s'", w->path.len ? w->path.buf : "/");
 	for (size_t i = 0; i < names.nr && ret == 0; i++)
 		ret = wipe_entry(w, fd, names.v[i], depth, err);
 	kiln_strvec_clear(&names);
@@ -304,27 +314,6 @@ int root_wipe(struct build *b, struct kiln_error *err)
 	return ret;
 }
 
-/* The names in ROOT, for moving them aside. */
-static int root_names(struct kiln_strvec *out, int fd, struct kiln_error *err)
-{
-	int dup_fd = dup(fd);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return kiln_err(err, KILN_EIO, errno, "read ROOT");
-	}
-	rewinddir(d);
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			kiln_strvec_push(out, de->d_name);
-	}
-	closedir(d);
-	return 0;
-}
-
 int root_move_aside(bool *moved, struct build *b, const char *dir, struct kiln_error *err)
 {
 	struct kiln_strvec names = KILN_STRVEC_INIT;
@@ -343,7 +332,7 @@ int root_move_aside(bool *moved, struct build *b, const char *dir, struct kiln_e
 		return kiln_err(err, KILN_EIO, errno, "open '%s'", dir);
 	if (fstat(b->root_fd, &rs) < 0 || fstat(dfd, &ds) < 0 || rs.st_dev != ds.st_dev)
 		goto out; /* another filesystem: the caller wipes, the tree is rebuilt */
-	if ((ret = root_names(&names, b->root_fd, err)) < 0)
+	if ((ret = dir_names(&names, b->root_fd, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < names.nr && ret == 0; i++) {
 		if (renameat(b->root_fd, names.v[i], dfd, names.v[i]) < 0)

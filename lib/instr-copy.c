@@ -36,7 +36,7 @@ static int stage_tree(char **dir, struct build *b, size_t index, struct kiln_err
 {
 	struct stage_image *img = &b->images[index];
 	char *path;
-	int fd, ret;
+	int ret;
 
 	if (!img->built)
 		return kiln_err(err, KILN_EINVAL, 0, "stage %zu is not built before this COPY",
@@ -46,20 +46,7 @@ static int stage_tree(char **dir, struct build *b, size_t index, struct kiln_err
 		return 0;
 	}
 	path = xasprintf("%s/stage-%zu", b->stages_dir, index);
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		ret = kiln_err(err, KILN_EIO, errno, "mkdir '%s'", path);
-		free(path);
-		return ret;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = kiln_err(err, KILN_EIO, errno, "open '%s'", path);
-		free(path);
-		return ret;
-	}
-	ret = stage_image_unpack(b, img, fd, NULL, err);
-	close(fd);
-	if (ret < 0) {
+	if ((ret = stage_image_unpack_dir(b, img, path, err)) < 0) {
 		free(path);
 		return ret;
 	}
