@@ -13,6 +13,9 @@ void build_options_init(struct build_options *o)
 	o->ignore_var_run = true;
 	o->snapshot_mode = SNAPSHOT_FULL;
 	o->compression_level = -1;
+	o->cache_dir = "/cache";
+	o->cache_ttl_s = BUILD_CACHE_TTL_DEFAULT;
+	o->cache_run_layers = true;
 	registry_options_init(&o->push);
 	registry_options_init(&o->pull);
 }

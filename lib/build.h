@@ -30,6 +30,9 @@ struct kiln_error;
 /* Append the executor's version and one line per linked library. */
 void build_versions(struct kiln_buf *out);
 
+/* kaniko's --cache-ttl default: two weeks. */
+#define BUILD_CACHE_TTL_DEFAULT (336 * 3600)
+
 struct build_options {
 	/* inputs */
 	const char *context;	       /* --context (default: the current directory) */
@@ -64,6 +67,15 @@ struct build_options {
 	const char *image_name_with_digest_file;
 	const char *image_name_tag_with_digest_file;
 	bool cleanup;
+
+	/* layer cache and base-image cache */
+	bool cache;		   /* --cache */
+	const char *cache_repo;	   /* --cache-repo; NULL: <first destination's repo>/cache */
+	const char *cache_dir;	   /* --cache-dir (default /cache): the warmer's base images */
+	int64_t cache_ttl_s;	   /* --cache-ttl (default 336h) */
+	bool cache_run_layers;	   /* default true */
+	bool cache_copy_layers;	   /* default false, as kaniko */
+	bool no_push_cache;	   /* look up, never push entries */
 
 	/* registries: pushes use `push`, pulls use `pull` (they differ only
 	 * by --insecure-pull / --skip-tls-verify-pull) */

@@ -104,6 +104,13 @@ static char *options_json(const struct kiln_options *o)
 	add_str(root, "image-name-with-digest-file", b->image_name_with_digest_file);
 	add_str(root, "image-name-tag-with-digest-file", b->image_name_tag_with_digest_file);
 	cJSON_AddBoolToObject(root, "cleanup", b->cleanup);
+	cJSON_AddBoolToObject(root, "cache", b->cache);
+	add_str(root, "cache-repo", b->cache_repo);
+	add_str(root, "cache-dir", b->cache_dir);
+	cJSON_AddNumberToObject(root, "cache-ttl", (double)b->cache_ttl_s);
+	cJSON_AddBoolToObject(root, "cache-run-layers", b->cache_run_layers);
+	cJSON_AddBoolToObject(root, "cache-copy-layers", b->cache_copy_layers);
+	cJSON_AddBoolToObject(root, "no-push-cache", b->no_push_cache);
 	cJSON_AddItemToObject(root, "push", registry_json(&b->push));
 	cJSON_AddItemToObject(root, "pull", registry_json(&b->pull));
 	add_str(root, "verbosity", kiln_log_level_name(o->verbosity));

@@ -2,6 +2,7 @@
 #include "options.h"
 #include "alloc.h"
 #include "buf.h"
+#include "duration.h"
 #include "error.h"
 
 enum opt_type {
@@ -28,6 +29,7 @@ enum opt_where {
 enum opt_group {
 	G_BUILD,
 	G_REGISTRY,
+	G_CACHE,
 	G_OUTPUT,
 	G_LOGGING,
 	G_NOOP,
@@ -38,6 +40,7 @@ enum opt_group {
 static const char *const group_titles[] = {
 	[G_BUILD] = "Build",
 	[G_REGISTRY] = "Registries",
+	[G_CACHE] = "Cache",
 	[G_OUTPUT] = "Output",
 	[G_LOGGING] = "Logging",
 	[G_NOOP] = "Accepted for kaniko compatibility, no effect in kiln",
@@ -176,6 +179,11 @@ static int set_compression(struct kiln_options *o, const char *value, struct kil
 	return kiln_err(err, KILN_EINVAL, 0, "unknown compression '%s'; use gzip", value);
 }
 
+static int set_cache_ttl(struct kiln_options *o, const char *value, struct kiln_error *err)
+{
+	return kiln_duration_parse(&o->build.cache_ttl_s, value, err);
+}
+
 static int set_image_format(struct kiln_options *o, const char *value, struct kiln_error *err)
 {
 	if (strcmp(value, "oci") && strcmp(value, "docker"))
@@ -310,6 +318,21 @@ static const struct opt opts[] = {
 	CALLBACK("image-format", 0, G_BUILD, "FORMAT",
 		 "oci or docker media types (default: the base's)", set_image_format),
 
+	/* cache */
+	BOOL("cache", 0, G_CACHE, build.cache, "use and fill the layer cache"),
+	STRING("cache-repo", 0, G_CACHE, build.cache_repo, "REPO",
+	       "where cache entries live (default: <first destination>/cache)"),
+	STRING("cache-dir", 0, G_CACHE, build.cache_dir, "DIR",
+	       "base images stored by `executor warm` (default /cache)"),
+	CALLBACK("cache-ttl", 0, G_CACHE, "DURATION",
+		 "ignore cache entries older than this (default 336h)", set_cache_ttl),
+	BOOL("cache-run-layers", 0, G_CACHE, build.cache_run_layers,
+	     "cache the layers of RUN (default true)"),
+	BOOL("cache-copy-layers", 0, G_CACHE, build.cache_copy_layers,
+	     "cache the layers of COPY and ADD (default false)"),
+	BOOL("no-push-cache", 0, G_CACHE, build.no_push_cache,
+	     "look entries up, never push new ones"),
+
 	/* output */
 	STRVEC("destination", 'd', G_OUTPUT, build.destinations, "REF",
 	       "push the image to REF (repeatable)", NULL),
@@ -362,7 +385,7 @@ static const struct opt opts[] = {
 	/* accepted: each is what kiln does anyway, or a knob of kaniko's own
 	 * machinery that kiln does not have */
 	NOOP("use-new-run", NULL, "kiln has one RUN implementation", NULL),
-	NOOP("compressed-caching", NULL, "kiln keeps no layer cache", NULL),
+	NOOP("compressed-caching", NULL, "cache entries are the layers themselves", NULL),
 	NOOP("force-build-metadata", NULL, "no effect", NULL),
 	NOOP("push-ignore-immutable-tag-errors", NULL, "no effect: a refused push fails", NULL),
 	NOOP("skip-push-permission-check", NULL, "no effect", NULL),
@@ -370,13 +393,6 @@ static const struct opt opts[] = {
 	NOOP("image-fs-extract-retry", "N", "no effect", check_count),
 
 	/* not yet */
-	UNSUPPORTED_BOOL("cache", false, "layer cache"),
-	UNSUPPORTED("cache-repo", 0, "REPO", "layer cache repository"),
-	UNSUPPORTED("cache-dir", 0, "DIR", "base image cache"),
-	UNSUPPORTED("cache-ttl", 0, "DURATION", "layer cache lifetime"),
-	UNSUPPORTED_BOOL("cache-run-layers", true, "cache RUN layers"),
-	UNSUPPORTED_BOOL("cache-copy-layers", false, "cache COPY layers"),
-	UNSUPPORTED_BOOL("no-push-cache", false, "do not push cache layers"),
 	UNSUPPORTED("git", 0, "OPTIONS", "git context options"),
 	UNSUPPORTED("bucket", 'b', "BUCKET", "GCS bucket context"),
 	UNSUPPORTED("annotation", 0, "KEY=VALUE", "manifest annotations"),

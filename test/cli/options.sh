@@ -163,11 +163,19 @@ want noop-flags 'j["noop-flags"] == ["--use-new-run", "--compressed-caching", "-
 want noop-more 'j["noop-flags"] == ["--force-build-metadata", "--push-ignore-immutable-tag-errors", "--skip-push-permission-check", "--materialize"]' -- \
 	--force-build-metadata --push-ignore-immutable-tag-errors --skip-push-permission-check --materialize
 # a boolean kiln lacks, given kaniko's default, asks for nothing
-want unsupported-at-default 'j["noop-flags"] == []' -- --cache=false --cache-run-layers=true --cache-copy-layers=false --no-push-cache=false
+want unsupported-at-default 'j["noop-flags"] == []' -- --preserve-context=false
+
+# the cache flags, with kaniko's defaults
+want cache-defaults 'j["cache"] is False and j["cache-repo"] is None and j["cache-dir"] == "/cache" and j["cache-ttl"] == 336 * 3600 and j["cache-run-layers"] is True and j["cache-copy-layers"] is False and j["no-push-cache"] is False' --
+want cache-set 'j["cache"] is True and j["cache-repo"] == "r/c" and j["cache-dir"] == "/c" and j["cache-ttl"] == 5400 and j["cache-run-layers"] is False and j["cache-copy-layers"] is True and j["no-push-cache"] is True' -- \
+	--cache --cache-repo r/c --cache-dir=/c --cache-ttl=1h30m --cache-run-layers=false --cache-copy-layers --no-push-cache
+want cache-ttl-fraction 'j["cache-ttl"] == 5400' -- --cache-ttl 1.5h
+want cache-ttl-zero 'j["cache-ttl"] == 0' -- --cache-ttl 0
+refuse bad-cache-ttl "^error: --cache-ttl: invalid duration '2d'; write it as Go does" -- --cache-ttl 2d
+refuse bad-cache-ttl-unitless "^error: --cache-ttl: invalid duration '10'" -- --cache-ttl 10
 
 # not supported yet: exactly one line, exit 1, through the build too
-for f in --cache --cache=true --cache-repo=r/c "--cache-repo r/c" --cache-dir=/c --cache-ttl=6h \
-	--cache-run-layers=false --cache-copy-layers --no-push-cache --git=branch=main \
+for f in --git=branch=main \
 	--annotation=a=b --credential-helpers=ecr --preserve-context; do
 	name=${f%% *}
 	name=${name%%=*}
