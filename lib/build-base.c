@@ -33,63 +33,115 @@ static int write_to_fd(void *ctx, const void *data, size_t len, struct kiln_erro
 	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
 }
 
+void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache)
+{
+	if (blob_origin_find(b, d))
+		return;
+	if (b->nr_origins == b->alloc_origins) {
+		b->alloc_origins = b->alloc_origins ? 2 * b->alloc_origins : 16;
+		b->origins = xreallocarray(b->origins, b->alloc_origins, sizeof(*b->origins));
+	}
+	b->origins[b->nr_origins++] = (struct blob_origin){ *d, xstrdup(repo), cache };
+}
+
+const struct blob_origin *blob_origin_find(const struct build *b, const struct kiln_digest *d)
+{
+	for (size_t i = 0; i < b->nr_origins; i++) {
+		if (kiln_digest_eq(&b->origins[i].digest, d))
+			return &b->origins[i];
+	}
+	return NULL;
+}
+
+/* Download to a temporary file renamed into place only once verified. */
+int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err)
+{
+	const struct blob_origin *o = blob_origin_find(b, d);
+	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct kiln_buf path = KILN_BUF_INIT;
+	char ds[KILN_DIGEST_STR_SIZE];
+	struct stat st;
+	int ret = 0;
+
+	kiln_digest_format(ds, d);
+	blob_path(&path, b, d);
+	if (stat(path.buf, &st) == 0)
+		goto out; /* fetched already */
+	if (!o) {
+		ret = kiln_err(err, KILN_ENOENT, 0, "blob %s is in no repository kiln knows", ds);
+		goto out;
+	}
+	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0 ||
+	    (ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) < 0)
+		goto out;
+	ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1, write_to_fd,
+				&f.fd, err);
+	if (ret < 0)
+		kiln_atomic_file_abort(&f);
+	else
+		ret = kiln_atomic_file_commit(&f, err);
+out:
+	if (ret < 0)
+		kiln_err_prefix(err, "pull %s from '%s'", ds, o ? o->repo : "?");
+	registry_ref_release(&ref);
+	kiln_buf_release(&path);
+	return ret;
+}
+
 struct pull_job {
 	struct build *b;
-	const struct registry_ref *ref;
-	const struct image_descriptor *d;
+	const struct kiln_digest *d;
 	struct kiln_error err;
 	int ret;
 };
 
-/* Download to a temporary file renamed into place only once verified. */
-static void *pull_blob(void *arg)
+static void *pull_one(void *arg)
 {
 	struct pull_job *j = arg;
-	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
-	struct kiln_buf path = KILN_BUF_INIT;
-	struct stat st;
 
-	blob_path(&path, j->b, &j->d->digest);
-	if (stat(path.buf, &st) == 0 && st.st_size == j->d->size)
-		goto out; /* pulled already by an earlier stage */
-	if ((j->ret = kiln_atomic_file_open(&f, path.buf, 0644, &j->err)) < 0)
-		goto out;
-	j->ret = registry_blob_get(j->b->pull, j->ref, &j->d->digest, j->d->size, write_to_fd,
-				   &f.fd, &j->err);
-	if (j->ret < 0)
-		kiln_atomic_file_abort(&f);
-	else
-		j->ret = kiln_atomic_file_commit(&f, &j->err);
-out:
-	kiln_buf_release(&path);
+	j->ret = blob_fetch(j->b, j->d, &j->err);
 	return NULL;
 }
 
-/* All layers at once (the client bounds nothing here, so at most a few
- * threads: images rarely have more than a dozen layers). */
-static int pull_layers(struct build *b, const struct registry_ref *ref,
-		       const struct image_manifest *m, struct kiln_error *err)
+static bool blob_present(const struct build *b, const struct kiln_digest *d)
+{
+	struct kiln_buf path = KILN_BUF_INIT;
+	bool ok;
+
+	blob_path(&path, b, d);
+	ok = access(path.buf, F_OK) == 0;
+	kiln_buf_release(&path);
+	return ok;
+}
+
+/* A few at a time: images rarely have more than a dozen layers. */
+int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,
+		 struct kiln_error *err)
 {
 	enum { MAX_AT_ONCE = 4 };
-	struct pull_job *jobs = xcalloc(m->nr_layers + 1, sizeof(*jobs));
+	struct pull_job *jobs = xcalloc(n + 1, sizeof(*jobs));
 	pthread_t th[MAX_AT_ONCE];
+	size_t nr = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i < m->nr_layers; i += MAX_AT_ONCE) {
-		size_t n = m->nr_layers - i < MAX_AT_ONCE ? m->nr_layers - i : MAX_AT_ONCE;
+	for (size_t i = 0; i < n; i++) {
+		if (!blob_present(b, &layers[i].digest))
+			jobs[nr++] = (struct pull_job){ .b = b, .d = &layers[i].digest };
+	}
+	for (size_t i = 0; i < nr; i += MAX_AT_ONCE) {
+		size_t k, m = nr - i < MAX_AT_ONCE ? nr - i : MAX_AT_ONCE;
 
-		for (size_t k = 0; k < n; k++) {
-			jobs[i + k] =
-				(struct pull_job){ .b = b, .ref = ref, .d = &m->layers[i + k] };
-			if (pthread_create(&th[k], NULL, pull_blob, &jobs[i + k]) != 0)
-				pull_blob(&jobs[i + k]), th[k] = 0;
+		for (k = 0; k < m; k++) {
+			if (pthread_create(&th[k], NULL, pull_one, &jobs[i + k]) != 0)
+				pull_one(&jobs[i + k]), th[k] = 0;
 		}
-		for (size_t k = 0; k < n; k++) {
+		for (k = 0; k < m; k++) {
 			if (th[k])
 				pthread_join(th[k], NULL);
 		}
 	}
-	for (size_t i = 0; i < m->nr_layers; i++) {
+	for (size_t i = 0; i < nr; i++) {
 		if (jobs[i].ret < 0 && ret == 0) {
 			ret = jobs[i].ret;
 			kiln_err(err, jobs[i].err.code, jobs[i].err.sys_errno, "%s",
@@ -122,21 +174,25 @@ out:
 	return ret;
 }
 
-int stage_image_unpack(struct build *b, const struct stage_image *img, int dir_fd,
+int stage_image_unpack(struct build *b, const struct stage_image *img, size_t from, int dir_fd,
 		       struct snapshot *seed, struct kiln_error *err)
 {
 	struct extract_options eo = { .ignore = (const char *const *)b->ignore.v,
 				      .nr_ignore = b->ignore.nr,
 				      .seed = seed,
 				      .no_chown = geteuid() != 0 };
+	const struct image_manifest *m = &img->manifest;
 	struct kiln_buf path = KILN_BUF_INIT;
 	struct extract *x = NULL;
 	int ret;
 
-	if ((ret = extract_new(&x, dir_fd, &eo, err)) < 0)
+	if (from >= m->nr_layers)
+		return 0;
+	if ((ret = blobs_ensure(b, m->layers + from, m->nr_layers - from, err)) < 0 ||
+	    (ret = extract_new(&x, dir_fd, &eo, err)) < 0)
 		goto out;
-	for (size_t i = 0; i < img->manifest.nr_layers && ret == 0; i++) {
-		const struct image_descriptor *d = &img->manifest.layers[i];
+	for (size_t i = from; i < m->nr_layers && ret == 0; i++) {
+		const struct image_descriptor *d = &m->layers[i];
 		char ds[KILN_DIGEST_STR_SIZE];
 		int fd;
 
@@ -164,9 +220,8 @@ static const char *platform_for(struct build *b, const char *platform)
 	return platform ? platform : b->platform_str;
 }
 
-int base_image_load(struct stage_image *img, struct build *b, const char *name,
-		    const char *platform, bool unpack, struct snapshot *seed,
-		    struct kiln_error *err)
+int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct build *b,
+		    const char *name, const char *platform, struct kiln_error *err)
 {
 	struct registry_ref ref = REGISTRY_REF_INIT;
 	struct registry_manifest m = REGISTRY_MANIFEST_INIT;
@@ -179,21 +234,18 @@ int base_image_load(struct stage_image *img, struct build *b, const char *name,
 	if ((ret = registry_ref_parse(&ref, name, err)) < 0 ||
 	    (ret = registry_manifest_get(&m, b->pull, &ref, platform_for(b, platform), err)) < 0 ||
 	    (ret = image_manifest_parse(&img->manifest, m.data, m.len, err)) < 0 ||
-	    (ret = pull_config(&img->config, b, &ref, &img->manifest.config, err)) < 0 ||
-	    (ret = pull_layers(b, &ref, &img->manifest, err)) < 0)
+	    (ret = pull_config(&img->config, b, &ref, &img->manifest.config, err)) < 0)
 		goto out;
 	img->docker_format = m.media_type && !strcmp(m.media_type, IMAGE_MT_DOCKER_MANIFEST);
 	registry_ref_name(&repo, &ref);
 	img->mount_from = kiln_buf_detach(&repo, NULL);
+	for (size_t i = 0; i < img->manifest.nr_layers; i++)
+		blob_origin_add(b, &img->manifest.layers[i].digest, name, false);
+	if (digest)
+		*digest = m.digest;
 	kiln_digest_format(ds, &m.digest);
 	kiln_info("Retrieved image %s (%s), %zu layers in %.1fs", name, ds, img->manifest.nr_layers,
 		  build_elapsed(&t0));
-	if (unpack) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if ((ret = stage_image_unpack(b, img, b->root_fd, seed, err)) < 0)
-			goto out;
-		kiln_info("Unpacked %s into '%s' in %.1fs", name, b->root, build_elapsed(&t0));
-	}
 out:
 	if (ret < 0)
 		kiln_err_prefix(err, "base image '%s'", name);
@@ -213,7 +265,7 @@ int stage_image_unpack_dir(struct build *b, const struct stage_image *img, const
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err(err, KILN_EIO, errno, "open '%s'", path);
-	ret = stage_image_unpack(b, img, fd, NULL, err);
+	ret = stage_image_unpack(b, img, 0, fd, NULL, err);
 	close(fd);
 	return ret;
 }
@@ -233,7 +285,7 @@ int base_image_tree(char **dir, struct build *b, const char *name, struct kiln_e
 		*dir = path;
 		return 0;
 	}
-	if ((ret = base_image_load(&img, b, name, NULL, false, NULL, err)) < 0 ||
+	if ((ret = base_image_load(&img, NULL, b, name, NULL, err)) < 0 ||
 	    (ret = stage_image_unpack_dir(b, &img, path, err)) < 0)
 		goto out;
 	*dir = steal_ptr(&path);

@@ -13,6 +13,7 @@
 
 #include "compat.h"
 #include "build.h"
+#include "cache.h"
 #include "context.h"
 #include "dockerfile.h"
 #include "image.h"
@@ -33,7 +34,17 @@ struct stage_image {
 	bool docker_format;		/* Docker media types (else OCI) */
 	char *mount_from;		/* "domain/path" the base came from, or NULL */
 	bool built;
-	char *tree_dir; /* its tree kept for COPY --from, or NULL */
+	char *tree_dir;		/* its tree kept for COPY --from, or NULL */
+	struct kiln_digest key; /* the cache chain's key after its last step */
+};
+
+/* Where a blob not (yet) in the blob store can be fetched from: the base
+ * image's repository (pulled only when a tree or an output needs it) or
+ * the cache repository (a cached layer). */
+struct blob_origin {
+	struct kiln_digest digest;
+	char *repo; /* as the user named it, so mirrors apply */
+	bool cache; /* fetched with the cache's client */
 };
 
 struct build {
@@ -49,6 +60,11 @@ struct build {
 	struct kiln_strvec ignore;     /* paths from ROOT never captured or wiped */
 	struct kiln_strvec build_args; /* --build-arg, bare names resolved */
 	struct registry_client *pull, *push;
+	struct registry_client *cache_client; /* the cache repository's (its own thread) */
+	struct cache_repo *cache;	      /* NULL without --cache */
+	size_t cache_hits, cache_misses;
+	struct blob_origin *origins;
+	size_t nr_origins, alloc_origins;
 	struct build_context ctx;
 	struct dockerfile df;
 	char *df_name;
@@ -77,9 +93,26 @@ struct stage_run {
 	bool no_layers;		    /* see layers_unneeded() */
 	bool cmd_set;		    /* CMD seen in this stage (ENTRYPOINT keeps it) */
 	struct kiln_buf pending_by; /* created_by of the steps in that layer */
+
+	/* ROOT is only unpacked when a step must run: a stage whose every
+	 * step is a cache hit never touches the filesystem. */
+	bool fs_ready;		     /* ROOT holds the stage's tree... */
+	size_t applied;		     /* ...up to this many of its layers */
+	struct kiln_digest key;	     /* the cache chain so far */
+	struct kiln_digest step_key; /* the current step's */
+	bool step_cacheable;	     /* look up and push the current step */
+	bool config_only;	     /* WORKDIR from the cache: no mkdir */
 };
 
 /* --------------------------------------------------------- instructions */
+
+/* Which flag lets a step's layer come from the cache. */
+enum instr_cache {
+	INSTR_CACHE_NONE,
+	INSTR_CACHE_RUN,    /* --cache-run-layers */
+	INSTR_CACHE_COPY,   /* --cache-copy-layers */
+	INSTR_CACHE_ALWAYS, /* WORKDIR: a directory, no reason to rebuild it */
+};
 
 /* How an instruction changes the image. */
 struct instr_ops {
@@ -88,6 +121,11 @@ struct instr_ops {
 	bool changes_fs;
 	int (*exec)(struct stage_run *sr, const struct dockerfile_instr *in,
 		    struct kiln_buf *created_by, struct kiln_error *err);
+	/* changes_fs steps: feed what decides the result into k, without
+	 * touching ROOT; *volatile_ when only running it can tell */
+	int (*key)(struct stage_run *sr, const struct dockerfile_instr *in, struct cache_key *k,
+		   bool *volatile_, struct kiln_error *err);
+	enum instr_cache cache;
 };
 
 const struct instr_ops *instr_ops_find(enum dockerfile_kw kw);
@@ -111,20 +149,31 @@ int stage_mkdir_p(struct stage_run *sr, const char *dir, uid_t uid, gid_t gid,
 /* ---------------------------------------------------------------- stages */
 
 int stage_build(struct build *b, size_t index, struct kiln_error *err);
-/* Unpack stage index's layers into the directory fd (for FROM <stage>,
- * COPY --from). */
-int stage_image_unpack(struct build *b, const struct stage_image *img, int dir_fd,
+/* Unpack an image's layers from index `from` on into the directory fd
+ * (ROOT, or a tree for COPY --from), fetching the blobs it lacks. */
+int stage_image_unpack(struct build *b, const struct stage_image *img, size_t from, int dir_fd,
 		       struct snapshot *seed, struct kiln_error *err);
 /* The same into the directory path (made if missing). */
 int stage_image_unpack_dir(struct build *b, const struct stage_image *img, const char *path,
 			   struct kiln_error *err);
 void stage_image_release(struct stage_image *img);
 
-/* The base of a stage: pull (or take) and unpack into ROOT. */
-int base_image_load(struct stage_image *img, struct build *b, const char *ref, const char *platform,
-		    bool unpack, struct snapshot *seed, struct kiln_error *err);
+/* The base of a stage: its manifest and config; its layers are pulled
+ * when unpacked (stage_image_unpack) or pushed elsewhere. *digest (may be
+ * NULL) gets the manifest's digest. */
+int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct build *b,
+		    const char *ref, const char *platform, struct kiln_error *err);
 /* An image for COPY --from=<image>: pulled, unpacked into a directory. */
 int base_image_tree(char **dir, struct build *b, const char *ref, struct kiln_error *err);
+
+/* Remember where blob d can be fetched from. */
+void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache);
+const struct blob_origin *blob_origin_find(const struct build *b, const struct kiln_digest *d);
+/* Fetch the blobs of the layers that the blob store lacks, several at once. */
+int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,
+		 struct kiln_error *err);
+/* Fetch one blob into the blob store (thread-safe). */
+int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err);
 
 /* ------------------------------------------------------------------ ROOT */
 

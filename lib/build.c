@@ -78,6 +78,80 @@ static int check_destinations(struct build *b, struct kiln_error *err)
 	return 0;
 }
 
+/* The cache repository: --cache-repo, else the first destination's
+ * repository + "/cache", as kaniko defaults it. */
+static int cache_repo_default(char **out, const struct build_options *o, struct kiln_error *err)
+{
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct kiln_buf name = KILN_BUF_INIT;
+	int ret;
+
+	if (o->cache_repo && *o->cache_repo) {
+		*out = xstrdup(o->cache_repo);
+		return 0;
+	}
+	if (!o->destinations.nr)
+		return kiln_err(err, KILN_EINVAL, 0,
+				"--cache needs a repository for its entries; pass --cache-repo "
+				"REPO (or a --destination: its repository + /cache is the default)");
+	if ((ret = registry_ref_parse(&ref, o->destinations.v[0], err)) < 0)
+		return kiln_err_prefix(err, "--destination '%s'", o->destinations.v[0]);
+	registry_ref_name(&name, &ref);
+	kiln_buf_addstr(&name, "/cache");
+	*out = kiln_buf_detach(&name, NULL);
+	registry_ref_release(&ref);
+	return 0;
+}
+
+static int setup_cache(struct build *b, struct kiln_error *err)
+{
+	const struct build_options *o = b->o;
+	struct cache_options co = { .ttl_s = o->cache_ttl_s,
+				    .push = !o->no_push_cache,
+				    .architecture = b->platform.architecture,
+				    .os = b->platform.os };
+	char *repo = NULL;
+	int ret;
+
+	if (!o->cache)
+		return 0;
+	if (o->single_snapshot) {
+		kiln_warn("--cache has no effect with --single-snapshot: its one layer per stage "
+			  "is no step's layer");
+		return 0;
+	}
+	if ((ret = cache_repo_default(&repo, o, err)) < 0)
+		return ret;
+	if (!strncmp(repo, "oci:", 4)) {
+		ret = kiln_err(err, KILN_EINVAL, 0,
+			       "not supported yet: --cache-repo '%s' (an OCI layout); give a "
+			       "registry repository",
+			       repo);
+		goto out;
+	}
+	co.repo = repo;
+	if ((ret = registry_client_new(&b->cache_client, &o->push, err)) < 0 ||
+	    (ret = cache_repo_open(&b->cache, b->cache_client, &co, err)) < 0)
+		goto out;
+	kiln_info("Cache: entries in %s%s", cache_repo_name(b->cache),
+		  co.push ? "" : " (looked up only: --no-push-cache)");
+out:
+	free(repo);
+	return ret;
+}
+
+/* Wait for the entries still being pushed, whatever became of the build. */
+static void finish_cache(struct build *b)
+{
+	size_t pushed = 0, failed = 0;
+
+	if (!b->cache)
+		return;
+	cache_repo_finish(b->cache, &pushed, &failed);
+	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed%s", b->cache_hits,
+		  b->cache_misses, pushed, failed ? " (some failed: see the warnings)" : "");
+}
+
 static int setup_clients(struct build *b, struct kiln_error *err)
 {
 	if (registry_global_init(err) < 0 || registry_client_new(&b->pull, &b->o->pull, err) < 0 ||
@@ -173,6 +247,18 @@ static const char *ref_name_of(const struct build_options *o)
 	return "latest";
 }
 
+static int output_fetch(void *ctx, const struct kiln_digest *d, struct kiln_error *err)
+{
+	return blob_fetch(ctx, d, err);
+}
+
+static const char *output_mount_for(void *ctx, const struct kiln_digest *d)
+{
+	const struct blob_origin *o = blob_origin_find(ctx, d);
+
+	return o ? o->repo : NULL;
+}
+
 static int deliver(struct build *b, struct build_result *out, struct kiln_error *err)
 {
 	const struct build_options *o = b->o;
@@ -192,11 +278,18 @@ static int deliver(struct build *b, struct build_result *out, struct kiln_error 
 				    .media_type = mt,
 				    .digest = out->digest,
 				    .parsed = &img->manifest,
-				    .mount_from = img->mount_from };
+				    .mount_from = img->mount_from,
+				    .fetch = output_fetch,
+				    .mount_for = output_mount_for,
+				    .ctx = b };
 	out->nr_layers = img->manifest.nr_layers;
 	out->size = (uint64_t)img->manifest.config.size;
 	for (size_t i = 0; i < img->manifest.nr_layers; i++)
 		out->size += (uint64_t)img->manifest.layers[i].size;
+	/* files need every byte here; a push only what the registry lacks */
+	if ((o->tar_path || o->oci_layout_path) &&
+	    (ret = blobs_ensure(b, img->manifest.layers, img->manifest.nr_layers, err)) < 0)
+		goto out;
 	if (o->tar_path &&
 	    (ret = output_docker_archive(o->tar_path, &oi, dests, o->destinations.nr, err)) < 0)
 		goto out;
@@ -231,6 +324,11 @@ static void build_release(struct build *b)
 	dockerfile_release(&b->df);
 	free(b->df_name);
 	context_release(&b->ctx);
+	cache_repo_free(b->cache);
+	registry_client_free(b->cache_client);
+	for (size_t i = 0; i < b->nr_origins; i++)
+		free(b->origins[i].repo);
+	free(b->origins);
 	registry_client_free(b->pull);
 	registry_client_free(b->push);
 	registry_global_cleanup();
@@ -260,6 +358,7 @@ int build_run(struct build_result *out, const struct build_options *o, struct ki
 	if ((ret = setup_platform(&b, err)) < 0 || (ret = setup_epoch(&b, err)) < 0 ||
 	    (ret = run_check_privileges(o->rootfs != NULL, err)) < 0 ||
 	    (ret = setup_clients(&b, err)) < 0 || (ret = check_destinations(&b, err)) < 0 ||
+	    (ret = setup_cache(&b, err)) < 0 ||
 	    (ret = root_setup(&b, err)) < 0 || (ret = load_dockerfile(&b, err)) < 0 ||
 	    (ret = run_stages(&b, err)) < 0 || (ret = deliver(&b, out, err)) < 0)
 		goto out;
@@ -267,6 +366,7 @@ int build_run(struct build_result *out, const struct build_options *o, struct ki
 	if (o->cleanup && (ret = root_wipe(&b, err)) < 0)
 		goto out;
 out:
+	finish_cache(&b);
 	ret = exit_code(&b, ret);
 	build_release(&b);
 	return ret;

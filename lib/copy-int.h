@@ -39,6 +39,29 @@ struct copy_ctx {
 	const char *src_name; /* the source being copied, for messages */
 };
 
+/* copy.c: what one source stands for once expanded. */
+enum copy_item_kind { ITEM_PATH, ITEM_URL, ITEM_INLINE };
+
+struct copy_item {
+	enum copy_item_kind kind;
+	char *path;	  /* ITEM_PATH: relative to the source root; URL */
+	const char *src;  /* as written, for messages */
+	size_t pivot_len; /* --parents: bytes of path not kept in the destination */
+	const struct copy_inline *in;
+};
+
+struct copy_items {
+	struct copy_item *v;
+	size_t nr, alloc;
+};
+
+/* The spec's sources expanded (wildcards, .dockerignore), in order. */
+int copy_items_collect(struct copy_items *it, const struct copy_spec *s, struct kiln_error *err);
+void copy_items_release(struct copy_items *it);
+/* Refuse what the spec can never do (git sources, COPY of a URL...). */
+int copy_check_spec(const struct copy_spec *s, struct kiln_error *err);
+bool copy_is_url(const char *s);
+
 /* copy-match.c: Go's filepath.Match for one path element. */
 bool copy_has_wildcard(const char *s);
 int copy_match(bool *out, const char *pattern, const char *name, struct kiln_error *err);

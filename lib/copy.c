@@ -134,23 +134,7 @@ int copy_src_open(int src_fd, const char *rel, int flags, struct kiln_error *err
 	return kiln_err(err, KILN_EIO, EAGAIN, "open");
 }
 
-/* What one source stands for once expanded. */
-enum item_kind { ITEM_PATH, ITEM_URL, ITEM_INLINE };
-
-struct item {
-	enum item_kind kind;
-	char *path;	  /* ITEM_PATH: relative to the source root; URL */
-	const char *src;  /* as written, for messages */
-	size_t pivot_len; /* --parents: bytes of path not kept in the destination */
-	const struct copy_inline *in;
-};
-
-struct items {
-	struct item *v;
-	size_t nr, alloc;
-};
-
-static void items_push(struct items *it, struct item i)
+static void items_push(struct copy_items *it, struct copy_item i)
 {
 	if (it->nr == it->alloc) {
 		it->alloc = it->alloc ? 2 * it->alloc : 8;
@@ -159,7 +143,7 @@ static void items_push(struct items *it, struct item i)
 	it->v[it->nr++] = i;
 }
 
-static bool is_url(const char *s)
+bool copy_is_url(const char *s)
 {
 	return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
 }
@@ -172,7 +156,7 @@ static bool is_git(const char *s)
 
 	if (!strncmp(s, "git@", 4) || !strncmp(s, "git://", 6) || !strncmp(s, "ssh://", 6))
 		return true;
-	if (!is_url(s))
+	if (!copy_is_url(s))
 		return false;
 	hash = strchr(s, '#');
 	end = hash ? hash : s + strlen(s);
@@ -185,7 +169,7 @@ static int ignored(const struct copy_spec *s, const char *rel)
 }
 
 /* Expand one local source into items. */
-static int expand_local(struct items *it, bool *wild, const struct copy_spec *s, const char *src,
+static int expand_local(struct copy_items *it, bool *wild, const struct copy_spec *s, const char *src,
 			struct kiln_error *err)
 {
 	struct kiln_buf clean = KILN_BUF_INIT, pivot = KILN_BUF_INIT;
@@ -238,7 +222,7 @@ static int expand_local(struct items *it, bool *wild, const struct copy_spec *s,
 			if (ignored(s, matches.v[i]) &&
 			    !kiln_dockerignore_dir_has_exceptions(s->ignore, matches.v[i]))
 				continue;
-			items_push(it, (struct item){ ITEM_PATH, xstrdup(matches.v[i]), src,
+			items_push(it, (struct copy_item){ ITEM_PATH, xstrdup(matches.v[i]), src,
 						      pivot_len, NULL });
 		}
 		if (it->nr == before) {
@@ -257,7 +241,7 @@ static int expand_local(struct items *it, bool *wild, const struct copy_spec *s,
 			goto out;
 		}
 		items_push(it,
-			   (struct item){ ITEM_PATH, xstrdup(clean.buf), src, pivot_len, NULL });
+			   (struct copy_item){ ITEM_PATH, xstrdup(clean.buf), src, pivot_len, NULL });
 	}
 	ret = 0;
 out:
@@ -315,7 +299,7 @@ static const char *last_elem(const char *rel)
 	return s ? s + 1 : rel;
 }
 
-static int copy_path(struct copy_ctx *c, const struct item *it, const char *dest_rel, bool into_dir,
+static int copy_path(struct copy_ctx *c, const struct copy_item *it, const char *dest_rel, bool into_dir,
 		     struct kiln_error *err)
 {
 	const struct copy_spec *s = c->s;
@@ -450,7 +434,35 @@ out:
 	return ret;
 }
 
-static int check_spec(const struct copy_spec *s, struct kiln_error *err)
+int copy_items_collect(struct copy_items *it, const struct copy_spec *s, struct kiln_error *err)
+{
+	bool wild = false;
+	int ret;
+
+	for (size_t i = 0; i < s->nr_srcs; i++) {
+		if (copy_is_url(s->srcs[i]))
+			items_push(it, (struct copy_item){ ITEM_URL, xstrdup(s->srcs[i]), s->srcs[i],
+							   0, NULL });
+		else if ((ret = expand_local(it, &wild, s, s->srcs[i], err)) < 0)
+			return ret;
+	}
+	for (size_t i = 0; i < s->nr_inlines; i++)
+		items_push(it, (struct copy_item){ ITEM_INLINE, NULL, s->inlines[i].name, 0,
+						   &s->inlines[i] });
+	if (!it->nr)
+		return kiln_err(err, KILN_EINVAL, 0, "no source files were specified");
+	return 0;
+}
+
+void copy_items_release(struct copy_items *it)
+{
+	for (size_t i = 0; i < it->nr; i++)
+		free(it->v[i].path);
+	free(it->v);
+	memset(it, 0, sizeof(*it));
+}
+
+int copy_check_spec(const struct copy_spec *s, struct kiln_error *err)
 {
 	if (s->keep_git_dir)
 		return kiln_err(
@@ -466,10 +478,10 @@ static int check_spec(const struct copy_spec *s, struct kiln_error *err)
 					"'%s': ADD of a git repository is not supported yet; clone "
 					"it in a RUN step",
 					src);
-		if (!s->add && is_url(src))
+		if (!s->add && copy_is_url(src))
 			return kiln_err(err, KILN_EINVAL, 0,
 					"'%s': COPY cannot download a URL; use ADD", src);
-		if (s->checksum && !is_url(src))
+		if (s->checksum && !copy_is_url(src))
 			return kiln_err(err, KILN_EINVAL, 0,
 					"'%s': --checksum applies only to http(s) sources", src);
 	}
@@ -479,13 +491,13 @@ static int check_spec(const struct copy_spec *s, struct kiln_error *err)
 int copy_run(const struct copy_spec *s, struct kiln_error *err)
 {
 	struct copy_ctx c = { .s = s };
-	struct items it = { 0 };
+	struct copy_items it = { 0 };
 	struct kiln_buf dest_rel = KILN_BUF_INIT;
 	size_t dl = strlen(s->dest);
-	bool wild = false, dir_syntax;
+	bool dir_syntax;
 	int ret;
 
-	if ((ret = check_spec(s, err)) < 0)
+	if ((ret = copy_check_spec(s, err)) < 0)
 		goto out;
 	rootfs_dir_init(&c.root, s->root_fd);
 	if (s->has_chown) {
@@ -506,21 +518,8 @@ int copy_run(const struct copy_spec *s, struct kiln_error *err)
 	}
 	if (!dest_rel.len)
 		dir_syntax = true;
-	for (size_t i = 0; i < s->nr_srcs; i++) {
-		if (is_url(s->srcs[i])) {
-			items_push(&it, (struct item){ ITEM_URL, xstrdup(s->srcs[i]), s->srcs[i], 0,
-						       NULL });
-		} else if ((ret = expand_local(&it, &wild, s, s->srcs[i], err)) < 0) {
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < s->nr_inlines; i++)
-		items_push(&it, (struct item){ ITEM_INLINE, NULL, s->inlines[i].name, 0,
-					       &s->inlines[i] });
-	if (!it.nr) {
-		ret = kiln_err(err, KILN_EINVAL, 0, "no source files were specified");
+	if ((ret = copy_items_collect(&it, s, err)) < 0)
 		goto out;
-	}
 	/* Counted after expansion, as Docker does: "COPY *.jar app.jar"
 	 * with one jar is fine. */
 	if (it.nr > 1 && !dir_syntax && !dest_is_dir(&c, dest_rel.buf)) {
@@ -531,7 +530,7 @@ int copy_run(const struct copy_spec *s, struct kiln_error *err)
 		goto out;
 	}
 	for (size_t i = 0; i < it.nr; i++) {
-		struct item *x = &it.v[i];
+		struct copy_item *x = &it.v[i];
 		bool into = dir_syntax || dest_is_dir(&c, dest_rel.buf);
 
 		c.src_name = x->src;
@@ -551,9 +550,7 @@ int copy_run(const struct copy_spec *s, struct kiln_error *err)
 	}
 	ret = 0;
 out:
-	for (size_t i = 0; i < it.nr; i++)
-		free(it.v[i].path);
-	free(it.v);
+	copy_items_release(&it);
 	for (size_t i = 0; i < c.nr_links; i++)
 		free(c.links[i].dest);
 	free(c.links);

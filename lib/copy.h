@@ -75,6 +75,15 @@ struct copy_spec {
  * build context". */
 int copy_run(const struct copy_spec *s, struct kiln_error *err);
 
+/* What decides the result from the sources, fed part by part to fn (the
+ * cache key): paths, modes, contents, link targets, hardlink groups; not
+ * times or owners. *volatile_ is set when a source cannot be known without
+ * fetching it (ADD of a URL without --checksum). The spec's root_fd and
+ * dest are not used. */
+typedef void (*copy_hash_fn)(void *ctx, const char *name, const void *data, size_t len);
+int copy_hash(bool *volatile_, const struct copy_spec *s, copy_hash_fn fn, void *ctx,
+	      struct kiln_error *err);
+
 /* Parse --chmod ("755", "0644", "u=rwx,go=rx", "+x"): how it applies to a
  * file of mode `mode` (directories get X). Exposed for tests. */
 int copy_chmod_parse(const char *spec, struct kiln_error *err);

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "log.h"
 #include "path.h"
+#include "registry.h"
 #include "user.h"
 
 #include <fcntl.h>
@@ -141,11 +142,11 @@ out:
 	return ret;
 }
 
-static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_run *sr,
-		      const struct dockerfile_instr *in, struct kiln_error *err)
+/* The flags that need neither ROOT nor another tree. */
+static int plain_flags(struct copy_step *cs, struct copy_spec *s, const struct dockerfile_instr *in,
+		       struct kiln_error *err)
 {
 	const char *v;
-	int ret = 0;
 
 	for (size_t i = 0; i < in->nr_flags; i++) {
 		if (!strncmp(in->flags[i], "--exclude=", 10))
@@ -157,6 +158,24 @@ static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_ru
 		     strcmp(dockerfile_instr_flag(in, "parents"), "false");
 	if ((v = dockerfile_instr_flag(in, "chmod")))
 		s->chmod = v;
+	if ((v = dockerfile_instr_flag(in, "checksum"))) {
+		if (kiln_digest_parse(&cs->checksum, v, err) < 0)
+			return kiln_err_prefix(err, "--checksum");
+		s->checksum = &cs->checksum;
+	}
+	if (dockerfile_instr_flag(in, "keep-git-dir"))
+		s->keep_git_dir = true;
+	return 0;
+}
+
+static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_run *sr,
+		      const struct dockerfile_instr *in, struct kiln_error *err)
+{
+	const char *v;
+	int ret;
+
+	if ((ret = plain_flags(cs, s, in, err)) < 0)
+		return ret;
 	if ((v = dockerfile_instr_flag(in, "chown"))) {
 		char *who = NULL;
 
@@ -167,13 +186,6 @@ static int copy_flags(struct copy_step *cs, struct copy_spec *s, struct stage_ru
 		if (ret < 0)
 			return ret;
 	}
-	if ((v = dockerfile_instr_flag(in, "checksum"))) {
-		if ((ret = kiln_digest_parse(&cs->checksum, v, err)) < 0)
-			return kiln_err_prefix(err, "--checksum");
-		s->checksum = &cs->checksum;
-	}
-	if (dockerfile_instr_flag(in, "keep-git-dir"))
-		s->keep_git_dir = true;
 	if ((v = dockerfile_instr_flag(in, "from")))
 		ret = open_from(cs, sr, v, err);
 	return ret;
@@ -192,19 +204,34 @@ static void created_by(struct kiln_buf *by, const struct dockerfile_instr *in,
 	kiln_buf_addf(by, " %s # buildkit", cs->dest ? cs->dest : "");
 }
 
+static struct copy_spec spec_init(const struct build *b, const struct dockerfile_instr *in)
+{
+	return (struct copy_spec){ .src_fd = b->ctx.fd,
+				   .src_what = "build context",
+				   .ignore = b->ctx.ignore,
+				   .root_fd = b->root_fd,
+				   .add = in->kw == DOCKERFILE_ADD,
+				   .client = b->pull,
+				   .work_dir = b->work_dir,
+				   .no_chown = geteuid() != 0 };
+}
+
+static void copy_step_release(struct copy_step *cs)
+{
+	close_fd(&cs->from_fd);
+	free(cs->from_dir);
+	free(cs->dest);
+	free(cs->inlines);
+	kiln_strvec_clear(&cs->srcs);
+	kiln_strvec_clear(&cs->excludes);
+}
+
 static int exec_copy(struct stage_run *sr, const struct dockerfile_instr *in, struct kiln_buf *by,
 		     struct kiln_error *err)
 {
 	struct build *b = sr->b;
 	struct copy_step cs = { .from_fd = -1 };
-	struct copy_spec s = { .src_fd = b->ctx.fd,
-			       .src_what = "build context",
-			       .ignore = b->ctx.ignore,
-			       .root_fd = b->root_fd,
-			       .add = in->kw == DOCKERFILE_ADD,
-			       .client = b->pull,
-			       .work_dir = b->work_dir,
-			       .no_chown = geteuid() != 0 };
+	struct copy_spec s = spec_init(b, in);
 	int ret;
 
 	if ((ret = collect_words(&cs, sr, in, err)) < 0 ||
@@ -224,14 +251,97 @@ static int exec_copy(struct stage_run *sr, const struct dockerfile_instr *in, st
 	ret = copy_run(&s, err);
 out:
 	created_by(by, in, &cs);
-	close_fd(&cs.from_fd);
-	free(cs.from_dir);
-	free(cs.dest);
-	free(cs.inlines);
-	kiln_strvec_clear(&cs.srcs);
-	kiln_strvec_clear(&cs.excludes);
+	copy_step_release(&cs);
 	return ret;
 }
 
-const struct instr_ops instr_copy_ops = { DOCKERFILE_COPY, true, exec_copy };
-const struct instr_ops instr_add_ops = { DOCKERFILE_ADD, true, exec_copy };
+/* ----------------------------------------------------------------- keys */
+
+static void key_feed(void *ctx, const char *name, const void *data, size_t len)
+{
+	cache_key_add(ctx, name, data, len);
+}
+
+/* --from=<stage>: that stage's key says everything about its tree;
+ * --from=<image>: its manifest digest does. */
+static int key_from(struct cache_key *k, struct stage_run *sr, const char *from,
+		    struct kiln_error *err)
+{
+	struct build *b = sr->b;
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct registry_manifest m = REGISTRY_MANIFEST_INIT;
+	char *name = NULL;
+	ssize_t idx;
+	int ret;
+
+	if ((ret = stage_expand(&name, sr, from, err)) < 0)
+		return ret;
+	idx = stages_find(&b->st, name);
+	if (idx >= 0 && (size_t)idx < sr->stage->index) {
+		const struct kiln_digest *d = &b->images[idx].key;
+
+		cache_key_add(k, "from-stage", d->sha256, sizeof(d->sha256));
+	} else if ((ret = registry_ref_parse(&ref, name, err)) == 0 &&
+		   (ret = registry_manifest_get(&m, b->pull, &ref, b->platform_str, err)) == 0) {
+		cache_key_add(k, "from-image", m.digest.sha256, sizeof(m.digest.sha256));
+	}
+	free(name);
+	registry_manifest_release(&m);
+	registry_ref_release(&ref);
+	return ret;
+}
+
+/* Sources named in another tree: their names (the tree is in the key). */
+static void key_names(struct cache_key *k, const struct copy_step *cs)
+{
+	for (size_t i = 0; i < cs->srcs.nr; i++)
+		cache_key_add_str(k, "source", cs->srcs.v[i]);
+	for (size_t i = 0; i < cs->nr_inlines; i++) {
+		cache_key_add_str(k, "inline", cs->inlines[i].name);
+		cache_key_add(k, "body", cs->inlines[i].data, cs->inlines[i].len);
+	}
+}
+
+/* The instruction as expanded, its flags, and what its sources hold. */
+static int key_copy(struct stage_run *sr, const struct dockerfile_instr *in, struct cache_key *k,
+		    bool *volatile_, struct kiln_error *err)
+{
+	struct copy_step cs = { .from_fd = -1 };
+	struct copy_spec s = spec_init(sr->b, in);
+	const char *from = dockerfile_instr_flag(in, "from");
+	int ret;
+
+	if ((ret = collect_words(&cs, sr, in, err)) < 0 ||
+	    (ret = plain_flags(&cs, &s, in, err)) < 0)
+		goto out;
+	cache_key_add_str(k, "instr", in->keyword);
+	for (size_t i = 0; i < in->nr_flags && ret == 0; i++) {
+		char *f = NULL;
+
+		if ((ret = stage_expand(&f, sr, in->flags[i], err)) == 0)
+			cache_key_add_str(k, "flag", f);
+		free(f);
+	}
+	cache_key_add_str(k, "dest", cs.dest);
+	if (ret < 0)
+		goto out;
+	if (from) {
+		key_names(k, &cs);
+		ret = key_from(k, sr, from, err);
+		goto out;
+	}
+	s.srcs = (const char *const *)cs.srcs.v;
+	s.nr_srcs = cs.srcs.nr;
+	s.inlines = cs.inlines;
+	s.nr_inlines = cs.nr_inlines;
+	s.dest = cs.dest;
+	ret = copy_hash(volatile_, &s, key_feed, k, err);
+out:
+	copy_step_release(&cs);
+	return ret;
+}
+
+const struct instr_ops instr_copy_ops = { DOCKERFILE_COPY, true, exec_copy, key_copy,
+					  INSTR_CACHE_COPY };
+const struct instr_ops instr_add_ops = { DOCKERFILE_ADD, true, exec_copy, key_copy,
+					 INSTR_CACHE_COPY };

@@ -250,31 +250,63 @@ int stage_mkdir_p(struct stage_run *sr, const char *dir, uid_t uid, gid_t gid,
 	return ret;
 }
 
+/* WORKDIR's directory: relative to the current one. */
+static int workdir_path(struct kiln_buf *path, struct stage_run *sr,
+			const struct dockerfile_instr *in, struct kiln_error *err)
+{
+	const struct image_run_config *c = &sr->img->config.config;
+	char *w = NULL;
+	int ret;
+
+	if ((ret = one_word(&w, sr, in, err)) < 0)
+		return ret;
+	if (w[0] == '/')
+		kiln_path_clean(path, w);
+	else
+		kiln_path_join(path, c->working_dir && *c->working_dir ? c->working_dir : "/", w);
+	free(w);
+	return 0;
+}
+
 static int exec_workdir(struct stage_run *sr, const struct dockerfile_instr *in,
 			struct kiln_buf *by, struct kiln_error *err)
 {
 	struct image_run_config *c = &sr->img->config.config;
 	struct kiln_buf path = KILN_BUF_INIT;
 	struct user_ids u = USER_IDS_INIT;
-	char *w = NULL;
 	int ret;
 
-	if ((ret = one_word(&w, sr, in, err)) < 0)
+	if ((ret = workdir_path(&path, sr, in, err)) < 0)
 		goto out;
-	if (w[0] == '/')
-		kiln_path_clean(&path, w);
-	else
-		kiln_path_join(&path, c->working_dir && *c->working_dir ? c->working_dir : "/", w);
 	free(c->working_dir);
 	c->working_dir = xstrdup(path.buf);
 	kiln_buf_addf(by, "WORKDIR %s", path.buf);
-	if ((ret = user_resolve(&u, sr->b->root_fd, c->user ? c->user : "", err)) < 0)
+	if (sr->config_only ||
+	    (ret = user_resolve(&u, sr->b->root_fd, c->user ? c->user : "", err)) < 0)
 		goto out;
 	ret = stage_mkdir_p(sr, path.buf, u.uid, u.gid, err);
 out:
 	user_ids_release(&u);
 	kiln_buf_release(&path);
-	free(w);
+	return ret;
+}
+
+/* The directory and who owns it (USER, resolved in a ROOT the parent key
+ * already decides). */
+static int key_workdir(struct stage_run *sr, const struct dockerfile_instr *in,
+		       struct cache_key *k, bool *volatile_, struct kiln_error *err)
+{
+	const struct image_run_config *c = &sr->img->config.config;
+	struct kiln_buf path = KILN_BUF_INIT;
+	int ret;
+
+	(void)volatile_;
+	if ((ret = workdir_path(&path, sr, in, err)) == 0) {
+		cache_key_add_str(k, "instr", "WORKDIR");
+		cache_key_add_str(k, "path", path.buf);
+		cache_key_add_str(k, "user", c->user);
+	}
+	kiln_buf_release(&path);
 	return ret;
 }
 
@@ -459,20 +491,20 @@ static int exec_healthcheck(struct stage_run *sr, const struct dockerfile_instr 
 }
 
 const struct instr_ops instr_meta_ops[] = {
-	{ DOCKERFILE_ENV, false, exec_env },
-	{ DOCKERFILE_LABEL, false, exec_label },
-	{ DOCKERFILE_ARG, false, exec_arg },
-	{ DOCKERFILE_EXPOSE, false, exec_expose },
-	{ DOCKERFILE_VOLUME, false, exec_volume },
-	{ DOCKERFILE_USER, false, exec_user },
-	{ DOCKERFILE_WORKDIR, true, exec_workdir },
-	{ DOCKERFILE_STOPSIGNAL, false, exec_stopsignal },
-	{ DOCKERFILE_HEALTHCHECK, false, exec_healthcheck },
-	{ DOCKERFILE_SHELL, false, exec_shell },
-	{ DOCKERFILE_ONBUILD, false, exec_onbuild },
-	{ DOCKERFILE_CMD, false, exec_cmd },
-	{ DOCKERFILE_ENTRYPOINT, false, exec_entrypoint },
-	{ DOCKERFILE_MAINTAINER, false, exec_maintainer },
+	{ DOCKERFILE_ENV, false, exec_env, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_LABEL, false, exec_label, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_ARG, false, exec_arg, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_EXPOSE, false, exec_expose, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_VOLUME, false, exec_volume, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_USER, false, exec_user, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_WORKDIR, true, exec_workdir, key_workdir, INSTR_CACHE_ALWAYS },
+	{ DOCKERFILE_STOPSIGNAL, false, exec_stopsignal, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_HEALTHCHECK, false, exec_healthcheck, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_SHELL, false, exec_shell, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_ONBUILD, false, exec_onbuild, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_CMD, false, exec_cmd, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_ENTRYPOINT, false, exec_entrypoint, NULL, INSTR_CACHE_NONE },
+	{ DOCKERFILE_MAINTAINER, false, exec_maintainer, NULL, INSTR_CACHE_NONE },
 };
 
 const size_t instr_meta_nr = KILN_ARRAY_SIZE(instr_meta_ops);

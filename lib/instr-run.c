@@ -239,4 +239,31 @@ out:
 	return ret;
 }
 
-const struct instr_ops instr_run_ops = { DOCKERFILE_RUN, true, exec_run };
+/* What the step runs with: the command line (heredoc bodies included),
+ * its flags, environment, user and directory. HOME is left to the parent
+ * key: it comes from ROOT's /etc/passwd, which earlier steps decided. */
+static int key_run(struct stage_run *sr, const struct dockerfile_instr *in, struct cache_key *k,
+		   bool *volatile_, struct kiln_error *err)
+{
+	const struct image_run_config *c = &sr->img->config.config;
+	struct run_step rs = { .user = USER_IDS_INIT };
+
+	(void)volatile_;
+	(void)err;
+	build_argv(&rs, sr, in);
+	stage_run_env(&rs.env, sr, NULL);
+	cache_key_add_str(k, "instr", "RUN");
+	for (size_t i = 0; i < in->nr_flags; i++)
+		cache_key_add_str(k, "flag", in->flags[i]);
+	for (size_t i = 0; i < rs.argv.nr; i++)
+		cache_key_add_str(k, "arg", rs.argv.v[i]);
+	for (size_t i = 0; i < rs.env.nr; i++)
+		cache_key_add_str(k, "env", rs.env.v[i]);
+	cache_key_add_str(k, "user", c->user);
+	cache_key_add_str(k, "workdir", c->working_dir);
+	run_step_release(&rs);
+	return 0;
+}
+
+const struct instr_ops instr_run_ops = { DOCKERFILE_RUN, true, exec_run, key_run,
+					 INSTR_CACHE_RUN };

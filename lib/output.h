@@ -39,6 +39,13 @@ struct output_image {
 	/* A repository ("domain/path") in the same registry as a destination
 	 * that already holds the base layers: mounted rather than uploaded. */
 	const char *mount_from;
+	/* Blobs not in blob_dir (layers from a cache, a base never pulled):
+	 * fetch puts one there when an upload needs its bytes; mount_for
+	 * names a repository ("domain/path" or a reference) holding it, or
+	 * NULL for mount_from. Either may be NULL. */
+	int (*fetch)(void *ctx, const struct kiln_digest *d, struct kiln_error *err);
+	const char *(*mount_for)(void *ctx, const struct kiln_digest *d);
+	void *ctx;
 };
 
 /* Push the image to every destination: all blobs to every repository

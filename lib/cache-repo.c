@@ -1,0 +1,406 @@
+/*
+ * cache-repo.c: cache entries in a registry repository: lookups on the
+ * build's thread, pushes queued to a thread of their own (see cache.h).
+ */
+#include "compat.h"
+#include "cache.h"
+#include "alloc.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "registry.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
+
+/* A config bigger than this is not one of ours. */
+#define ENTRY_CONFIG_MAX (1u << 20)
+
+struct push_job {
+	struct push_job *next;
+	struct kiln_digest key;
+	struct cache_layer layer;
+	char *media_type;
+	char *blob_path;
+	char *created_by;
+};
+
+struct cache_repo {
+	struct registry_client *c;
+	char *name; /* domain/path */
+	int64_t ttl_s;
+	bool push;
+	char *architecture, *os;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct push_job *head, **tail;
+	bool closing;
+	bool thread_started;
+	pthread_t thread;
+	size_t pushed, failed;
+};
+
+void cache_hit_release(struct cache_hit *h)
+{
+	free(h->created_by);
+	free(h->media_type);
+	memset(h, 0, sizeof(*h));
+}
+
+const char *cache_repo_name(const struct cache_repo *cr)
+{
+	return cr->name;
+}
+
+static int entry_ref(struct registry_ref *ref, const struct cache_repo *cr,
+		     const struct kiln_digest *key, struct kiln_error *err)
+{
+	char hex[2 * KILN_SHA256_LEN + 1];
+	char *s;
+	int ret;
+
+	kiln_digest_hex(hex, key);
+	s = xasprintf("%s:%s", cr->name, hex);
+	ret = registry_ref_parse(ref, s, err);
+	free(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+static int buf_sink(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	return kiln_buf_add_capped(ctx, data, len, ENTRY_CONFIG_MAX, "a cache entry's config", err);
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC time; -1 if unreadable. */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+	if (!end)
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
+static bool expired(const struct cache_repo *cr, const struct image_config *c)
+{
+	int64_t created = parse_time(c->created);
+
+	return created < 0 || (int64_t)time(NULL) - created > cr->ttl_s;
+}
+
+static int hit_from(struct cache_hit *out, const struct cache_repo *cr,
+		    const struct image_manifest *m, const struct image_config *c,
+		    struct kiln_error *err)
+{
+	if (m->nr_layers > 1 || c->nr_diff_ids != m->nr_layers)
+		return kiln_err(err, KILN_EINVAL, 0, "not a kiln cache entry (%zu layers)",
+				m->nr_layers);
+	if (expired(cr, c))
+		return 0;
+	out->found = true;
+	out->layer.empty = m->nr_layers == 0;
+	if (!out->layer.empty) {
+		const struct image_descriptor *d = &m->layers[0];
+
+		out->media_type = xstrdup(d->media_type ? d->media_type : IMAGE_MT_OCI_LAYER_GZIP);
+		out->layer.media_type = out->media_type;
+		out->layer.digest = d->digest;
+		out->layer.size = d->size;
+		out->layer.diff_id = c->diff_ids[0];
+	}
+	if (c->nr_history && c->history[c->nr_history - 1].created_by)
+		out->created_by = xstrdup(c->history[c->nr_history - 1].created_by);
+	return 0;
+}
+
+int cache_repo_lookup(struct cache_hit *out, struct cache_repo *cr, const struct kiln_digest *key,
+		      struct kiln_error *err)
+{
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct registry_manifest rm = REGISTRY_MANIFEST_INIT;
+	struct image_manifest m = IMAGE_MANIFEST_INIT;
+	struct image_config c = { 0 };
+	struct kiln_buf data = KILN_BUF_INIT;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = entry_ref(&ref, cr, key, err)) < 0)
+		goto out;
+	ret = registry_manifest_get(&rm, cr->c, &ref, NULL, err);
+	if (ret == KILN_ENOENT) {
+		ret = 0;
+		goto out;
+	}
+	if (ret < 0 || (ret = image_manifest_parse(&m, rm.data, rm.len, err)) < 0 ||
+	    (ret = registry_blob_get(cr->c, &ref, &m.config.digest, m.config.size, buf_sink, &data,
+				     err)) < 0 ||
+	    (ret = image_config_parse(&c, data.buf, data.len, err)) < 0)
+		goto out;
+	ret = hit_from(out, cr, &m, &c, err);
+out:
+	if (ret < 0)
+		cache_hit_release(out);
+	registry_ref_release(&ref);
+	registry_manifest_release(&rm);
+	image_manifest_release(&m);
+	image_config_release(&c);
+	kiln_buf_release(&data);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ push */
+
+struct mem_src {
+	const char *data;
+	size_t len;
+};
+
+static int mem_read_at(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err)
+{
+	const struct mem_src *m = ctx;
+
+	if (off > m->len || len > m->len - off)
+		return kiln_err(err, KILN_EIO, 0, "read past a cache entry's config");
+	memcpy(buf, m->data + off, len);
+	return 0;
+}
+
+static void now_rfc3339(struct kiln_buf *out)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	char s[64];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kiln_buf_addstr(out, s);
+}
+
+static void entry_config(struct kiln_buf *out, const struct cache_repo *cr,
+			 const struct push_job *j)
+{
+	struct kiln_buf when = KILN_BUF_INIT;
+	struct image_config c = { 0 };
+	struct image_history h = { .created_by = j->created_by, .empty_layer = j->layer.empty };
+
+	now_rfc3339(&when);
+	c.created = when.buf;
+	h.created = when.buf;
+	c.architecture = cr->architecture;
+	c.os = cr->os;
+	if (!j->layer.empty)
+		image_config_add_diff_id(&c, &j->layer.diff_id);
+	image_config_add_history(&c, &h);
+	image_config_write(out, &c);
+	c.created = c.architecture = c.os = NULL;
+	image_config_release(&c);
+	kiln_buf_release(&when);
+}
+
+static int push_layer(struct cache_repo *cr, const struct registry_ref *ref,
+		      const struct push_job *j, struct kiln_error *err)
+{
+	struct registry_blob_source src = { .digest = j->layer.digest,
+					    .size = (uint64_t)j->layer.size,
+					    .read_at = registry_read_at_fd };
+	int fd = open(j->blob_path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return kiln_err(err, KILN_EIO, errno, "open '%s'", j->blob_path);
+	src.ctx = &fd;
+	ret = registry_blob_push(cr->c, ref, &src, err);
+	close(fd);
+	return ret;
+}
+
+static int push_entry(struct cache_repo *cr, const struct push_job *j, struct kiln_error *err)
+{
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct image_manifest m = IMAGE_MANIFEST_INIT;
+	struct kiln_buf config = KILN_BUF_INIT, manifest = KILN_BUF_INIT;
+	struct mem_src ms;
+	struct registry_blob_source src = { .read_at = mem_read_at, .ctx = &ms };
+	int ret;
+
+	entry_config(&config, cr, j);
+	ms = (struct mem_src){ config.buf, config.len };
+	kiln_digest_of(&src.digest, config.buf, config.len);
+	src.size = config.len;
+	m.media_type = xstrdup(IMAGE_MT_OCI_MANIFEST);
+	m.config.media_type = xstrdup(IMAGE_MT_OCI_CONFIG);
+	m.config.digest = src.digest;
+	m.config.size = (int64_t)config.len;
+	if (!j->layer.empty)
+		image_manifest_add_layer(&m, j->layer.media_type, &j->layer.digest, j->layer.size);
+	image_manifest_write(&manifest, &m);
+	if ((ret = entry_ref(&ref, cr, &j->key, err)) < 0 ||
+	    (!j->layer.empty && (ret = push_layer(cr, &ref, j, err)) < 0) ||
+	    (ret = registry_blob_push(cr->c, &ref, &src, err)) < 0)
+		goto out;
+	ret = registry_manifest_put(NULL, cr->c, &ref, IMAGE_MT_OCI_MANIFEST, manifest.buf,
+				    manifest.len, err);
+out:
+	registry_ref_release(&ref);
+	image_manifest_release(&m);
+	kiln_buf_release(&config);
+	kiln_buf_release(&manifest);
+	return ret;
+}
+
+static void job_free(struct push_job *j)
+{
+	free(j->media_type);
+	free(j->blob_path);
+	free(j->created_by);
+	free(j);
+}
+
+static void run_job(struct cache_repo *cr, struct push_job *j)
+{
+	struct kiln_error err = KILN_ERROR_INIT;
+	char hex[2 * KILN_SHA256_LEN + 1];
+	bool ok;
+
+	kiln_digest_hex(hex, &j->key);
+	ok = push_entry(cr, j, &err) == 0;
+	if (ok)
+		kiln_debug("cache: pushed entry %s:%.12s", cr->name, hex);
+	else
+		kiln_warn("cache: pushing entry %s:%.12s failed (the build goes on): %s", cr->name,
+			  hex, kiln_error_msg(&err));
+	pthread_mutex_lock(&cr->lock);
+	ok ? cr->pushed++ : cr->failed++;
+	pthread_mutex_unlock(&cr->lock);
+	kiln_error_release(&err);
+}
+
+static void *push_worker(void *arg)
+{
+	struct cache_repo *cr = arg;
+
+	for (;;) {
+		struct push_job *j;
+
+		pthread_mutex_lock(&cr->lock);
+		while (!cr->head && !cr->closing)
+			pthread_cond_wait(&cr->cond, &cr->lock);
+		j = cr->head;
+		if (j) {
+			cr->head = j->next;
+			if (!cr->head)
+				cr->tail = &cr->head;
+		}
+		pthread_mutex_unlock(&cr->lock);
+		if (!j)
+			return NULL;
+		run_job(cr, j);
+		job_free(j);
+	}
+}
+
+void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
+		     const struct cache_layer *layer, const char *blob_path,
+		     const char *created_by)
+{
+	struct push_job *j;
+
+	if (!cr->push)
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->key = *key;
+	j->layer = *layer;
+	if (!layer->empty) {
+		j->media_type = xstrdup(layer->media_type);
+		j->layer.media_type = j->media_type;
+		j->blob_path = xstrdup(blob_path);
+	}
+	j->created_by = created_by ? xstrdup(created_by) : NULL;
+	pthread_mutex_lock(&cr->lock);
+	if (!cr->thread_started) {
+		cr->thread_started = pthread_create(&cr->thread, NULL, push_worker, cr) == 0;
+		if (!cr->thread_started) {
+			pthread_mutex_unlock(&cr->lock);
+			run_job(cr, j); /* no thread: push in line, still only a warning */
+			job_free(j);
+			return;
+		}
+	}
+	*cr->tail = j;
+	cr->tail = &j->next;
+	pthread_cond_signal(&cr->cond);
+	pthread_mutex_unlock(&cr->lock);
+}
+
+void cache_repo_finish(struct cache_repo *cr, size_t *pushed, size_t *failed)
+{
+	pthread_mutex_lock(&cr->lock);
+	cr->closing = true;
+	pthread_cond_signal(&cr->cond);
+	pthread_mutex_unlock(&cr->lock);
+	if (cr->thread_started) {
+		pthread_join(cr->thread, NULL);
+		cr->thread_started = false;
+	}
+	*pushed = cr->pushed;
+	*failed = cr->failed;
+}
+
+int cache_repo_open(struct cache_repo **out, struct registry_client *c,
+		    const struct cache_options *o, struct kiln_error *err)
+{
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct kiln_buf name = KILN_BUF_INIT;
+	struct cache_repo *cr;
+	int ret;
+
+	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0)
+		return kiln_err_prefix(err, "--cache-repo '%s'", o->repo);
+	if (ref.digest || (ref.tag && strcmp(ref.tag, "latest")) || strchr(o->repo, '@')) {
+		registry_ref_release(&ref);
+		return kiln_err(err, KILN_EINVAL, 0,
+				"--cache-repo '%s' names a tag or digest; give a repository "
+				"(registry/path)",
+				o->repo);
+	}
+	registry_ref_name(&name, &ref);
+	registry_ref_release(&ref);
+	cr = xcalloc(1, sizeof(*cr));
+	cr->c = c;
+	cr->name = kiln_buf_detach(&name, NULL);
+	cr->ttl_s = o->ttl_s;
+	cr->push = o->push;
+	cr->architecture = xstrdup(o->architecture ? o->architecture : "amd64");
+	cr->os = xstrdup(o->os ? o->os : "linux");
+	pthread_mutex_init(&cr->lock, NULL);
+	pthread_cond_init(&cr->cond, NULL);
+	cr->tail = &cr->head;
+	*out = cr;
+	return 0;
+}
+
+void cache_repo_free(struct cache_repo *cr)
+{
+	size_t p, f;
+
+	if (!cr)
+		return;
+	cache_repo_finish(cr, &p, &f);
+	while (cr->head) {
+		struct push_job *j = cr->head;
+
+		cr->head = j->next;
+		job_free(j);
+	}
+	pthread_mutex_destroy(&cr->lock);
+	pthread_cond_destroy(&cr->cond);
+	free(cr->name);
+	free(cr->architecture);
+	free(cr->os);
+	free(cr);
+}
