@@ -91,9 +91,10 @@ static int cache_repo_default(char **out, const struct build_options *o, struct 
 		return 0;
 	}
 	if (!o->destinations.nr)
-		return kiln_err(err, KILN_EINVAL, 0,
-				"--cache needs a repository for its entries; pass --cache-repo "
-				"REPO (or a --destination: its repository + /cache is the default)");
+		return kiln_err(
+			err, KILN_EINVAL, 0,
+			"--cache needs a repository for its entries; pass --cache-repo "
+			"REPO (or a --destination: its repository + /cache is the default)");
 	if ((ret = registry_ref_parse(&ref, o->destinations.v[0], err)) < 0)
 		return kiln_err_prefix(err, "--destination '%s'", o->destinations.v[0]);
 	registry_ref_name(&name, &ref);
@@ -358,9 +359,9 @@ int build_run(struct build_result *out, const struct build_options *o, struct ki
 	if ((ret = setup_platform(&b, err)) < 0 || (ret = setup_epoch(&b, err)) < 0 ||
 	    (ret = run_check_privileges(o->rootfs != NULL, err)) < 0 ||
 	    (ret = setup_clients(&b, err)) < 0 || (ret = check_destinations(&b, err)) < 0 ||
-	    (ret = setup_cache(&b, err)) < 0 ||
-	    (ret = root_setup(&b, err)) < 0 || (ret = load_dockerfile(&b, err)) < 0 ||
-	    (ret = run_stages(&b, err)) < 0 || (ret = deliver(&b, out, err)) < 0)
+	    (ret = setup_cache(&b, err)) < 0 || (ret = root_setup(&b, err)) < 0 ||
+	    (ret = load_dockerfile(&b, err)) < 0 || (ret = run_stages(&b, err)) < 0 ||
+	    (ret = deliver(&b, out, err)) < 0)
 		goto out;
 	summary(&b, out);
 	if (o->cleanup && (ret = root_wipe(&b, err)) < 0)

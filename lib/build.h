@@ -69,13 +69,13 @@ struct build_options {
 	bool cleanup;
 
 	/* layer cache and base-image cache */
-	bool cache;		   /* --cache */
-	const char *cache_repo;	   /* --cache-repo; NULL: <first destination's repo>/cache */
-	const char *cache_dir;	   /* --cache-dir (default /cache): the warmer's base images */
-	int64_t cache_ttl_s;	   /* --cache-ttl (default 336h) */
-	bool cache_run_layers;	   /* default true */
-	bool cache_copy_layers;	   /* default false, as kaniko */
-	bool no_push_cache;	   /* look up, never push entries */
+	bool cache;		/* --cache */
+	const char *cache_repo; /* --cache-repo; NULL: <first destination's repo>/cache */
+	const char *cache_dir;	/* --cache-dir (default /cache): the warmer's base images */
+	int64_t cache_ttl_s;	/* --cache-ttl (default 336h) */
+	bool cache_run_layers;	/* default true */
+	bool cache_copy_layers; /* default false, as kaniko */
+	bool no_push_cache;	/* look up, never push entries */
 
 	/* registries: pushes use `push`, pulls use `pull` (they differ only
 	 * by --insecure-pull / --skip-tls-verify-pull) */

@@ -305,8 +305,7 @@ static void *push_worker(void *arg)
 }
 
 void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
-		     const struct cache_layer *layer, const char *blob_path,
-		     const char *created_by)
+		     const struct cache_layer *layer, const char *blob_path, const char *created_by)
 {
 	struct push_job *j;
 

@@ -57,10 +57,10 @@ void cache_key_scratch(struct kiln_digest *out, const char *platform);
 struct cache_repo;
 
 struct cache_options {
-	const char *repo;	     /* "domain/path" */
-	int64_t ttl_s;		     /* older entries are ignored */
-	bool push;		     /* false: --no-push-cache */
-	const char *architecture;    /* of the entries' configs */
+	const char *repo;	  /* "domain/path" */
+	int64_t ttl_s;		  /* older entries are ignored */
+	bool push;		  /* false: --no-push-cache */
+	const char *architecture; /* of the entries' configs */
 	const char *os;
 };
 

@@ -169,8 +169,8 @@ static int ignored(const struct copy_spec *s, const char *rel)
 }
 
 /* Expand one local source into items. */
-static int expand_local(struct copy_items *it, bool *wild, const struct copy_spec *s, const char *src,
-			struct kiln_error *err)
+static int expand_local(struct copy_items *it, bool *wild, const struct copy_spec *s,
+			const char *src, struct kiln_error *err)
 {
 	struct kiln_buf clean = KILN_BUF_INIT, pivot = KILN_BUF_INIT;
 	struct kiln_strvec matches = KILN_STRVEC_INIT;
@@ -223,7 +223,7 @@ static int expand_local(struct copy_items *it, bool *wild, const struct copy_spe
 			    !kiln_dockerignore_dir_has_exceptions(s->ignore, matches.v[i]))
 				continue;
 			items_push(it, (struct copy_item){ ITEM_PATH, xstrdup(matches.v[i]), src,
-						      pivot_len, NULL });
+							   pivot_len, NULL });
 		}
 		if (it->nr == before) {
 			ret = kiln_err(
@@ -240,8 +240,8 @@ static int expand_local(struct copy_items *it, bool *wild, const struct copy_spe
 				       s->src_what);
 			goto out;
 		}
-		items_push(it,
-			   (struct copy_item){ ITEM_PATH, xstrdup(clean.buf), src, pivot_len, NULL });
+		items_push(it, (struct copy_item){ ITEM_PATH, xstrdup(clean.buf), src, pivot_len,
+						   NULL });
 	}
 	ret = 0;
 out:
@@ -299,8 +299,8 @@ static const char *last_elem(const char *rel)
 	return s ? s + 1 : rel;
 }
 
-static int copy_path(struct copy_ctx *c, const struct copy_item *it, const char *dest_rel, bool into_dir,
-		     struct kiln_error *err)
+static int copy_path(struct copy_ctx *c, const struct copy_item *it, const char *dest_rel,
+		     bool into_dir, struct kiln_error *err)
 {
 	const struct copy_spec *s = c->s;
 	struct kiln_buf rel = KILN_BUF_INIT, ddir = KILN_BUF_INIT;
@@ -441,8 +441,8 @@ int copy_items_collect(struct copy_items *it, const struct copy_spec *s, struct 
 
 	for (size_t i = 0; i < s->nr_srcs; i++) {
 		if (copy_is_url(s->srcs[i]))
-			items_push(it, (struct copy_item){ ITEM_URL, xstrdup(s->srcs[i]), s->srcs[i],
-							   0, NULL });
+			items_push(it, (struct copy_item){ ITEM_URL, xstrdup(s->srcs[i]),
+							   s->srcs[i], 0, NULL });
 		else if ((ret = expand_local(it, &wild, s, s->srcs[i], err)) < 0)
 			return ret;
 	}

@@ -293,8 +293,8 @@ out:
 
 /* The directory and who owns it (USER, resolved in a ROOT the parent key
  * already decides). */
-static int key_workdir(struct stage_run *sr, const struct dockerfile_instr *in,
-		       struct cache_key *k, bool *volatile_, struct kiln_error *err)
+static int key_workdir(struct stage_run *sr, const struct dockerfile_instr *in, struct cache_key *k,
+		       bool *volatile_, struct kiln_error *err)
 {
 	const struct image_run_config *c = &sr->img->config.config;
 	struct kiln_buf path = KILN_BUF_INIT;

@@ -265,5 +265,4 @@ static int key_run(struct stage_run *sr, const struct dockerfile_instr *in, stru
 	return 0;
 }
 
-const struct instr_ops instr_run_ops = { DOCKERFILE_RUN, true, exec_run, key_run,
-					 INSTR_CACHE_RUN };
+const struct instr_ops instr_run_ops = { DOCKERFILE_RUN, true, exec_run, key_run, INSTR_CACHE_RUN };

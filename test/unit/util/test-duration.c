@@ -9,9 +9,12 @@ static void test_duration_valid(void **state)
 		const char *in;
 		int64_t want;
 	} cases[] = {
-		{ "0", 0 },	    { "336h", 336 * 3600 }, { "1h30m", 5400 }, { "90s", 90 },
-		{ "1.5h", 5400 },   { "500ms", 0 },	    { "2m30s", 150 }, { "1h1m1s", 3661 },
-		{ "1500ms", 1 },    { "3600000000000ns", 3600 },	      { ".5m", 30 },
+		{ "0", 0 },	   { "336h", 336 * 3600 },
+		{ "1h30m", 5400 }, { "90s", 90 },
+		{ "1.5h", 5400 },  { "500ms", 0 },
+		{ "2m30s", 150 },  { "1h1m1s", 3661 },
+		{ "1500ms", 1 },   { "3600000000000ns", 3600 },
+		{ ".5m", 30 },
 	};
 	struct kiln_error err = KILN_ERROR_INIT;
 
@@ -30,8 +33,9 @@ static void test_duration_valid(void **state)
 
 static void test_duration_invalid(void **state)
 {
-	static const char *const bad[] = { "", "10", "2d", "h", "-1h", "1h-", "1 h", "1e3h",
-					   "99999999999999999h" };
+	static const char *const bad[] = { "",	  "10",	  "2d",
+					   "h",	  "-1h",  "1h-",
+					   "1 h", "1e3h", "99999999999999999h" };
 	struct kiln_error err = KILN_ERROR_INIT;
 
 	(void)state;
