@@ -149,8 +149,12 @@ static void finish_cache(struct build *b)
 	if (!b->cache)
 		return;
 	cache_repo_finish(b->cache, &pushed, &failed);
-	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed%s", b->cache_hits,
-		  b->cache_misses, pushed, failed ? " (some failed: see the warnings)" : "");
+	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed", b->cache_hits,
+		  b->cache_misses, pushed);
+	if (failed)
+		kiln_warn("Cache: %zu entries could not be pushed to %s (see above); the image "
+			  "is complete, later builds will miss those steps",
+			  failed, cache_repo_name(b->cache));
 }
 
 static int setup_clients(struct build *b, struct kiln_error *err)
