@@ -63,6 +63,7 @@ struct build {
 	struct registry_client *cache_client; /* the cache repository's (its own thread) */
 	struct cache_repo *cache;	      /* NULL without --cache */
 	size_t cache_hits, cache_misses;
+	bool cache_unreachable; /* a lookup failed on the network: no more */
 	struct blob_origin *origins;
 	size_t nr_origins, alloc_origins;
 	struct build_context ctx;

@@ -493,11 +493,20 @@ static int cache_step(bool *done, struct stage_run *sr, const struct instr_ops *
 		return ret;
 	kiln_digest_hex(hex, &sr->step_key);
 	kiln_debug("cache key of '%s': %s", what, hex);
+	if (b->cache_unreachable)
+		sr->step_cacheable = false;
 	if (!sr->step_cacheable)
 		return 0;
-	if (cache_repo_lookup(&hit, b->cache, &sr->step_key, &lerr) < 0)
+	if ((ret = cache_repo_lookup(&hit, b->cache, &sr->step_key, &lerr)) < 0) {
 		kiln_warn("cache: looking up '%s' in %s failed, so it runs: %s", what,
 			  cache_repo_name(b->cache), kiln_error_msg(&lerr));
+		/* every later request would wait out the same retries */
+		b->cache_unreachable = ret == KILN_ENET;
+		sr->step_cacheable = !b->cache_unreachable;
+		if (b->cache_unreachable)
+			kiln_warn("cache: %s is unreachable: no more lookups or pushes in this build",
+				  cache_repo_name(b->cache));
+	}
 	kiln_error_release(&lerr);
 	if (!hit.found) {
 		kiln_info("No cached layer found for cmd %s", what);
