@@ -504,8 +504,9 @@ static int cache_step(bool *done, struct stage_run *sr, const struct instr_ops *
 		b->cache_unreachable = ret == KILN_ENET;
 		sr->step_cacheable = !b->cache_unreachable;
 		if (b->cache_unreachable)
-			kiln_warn("cache: %s is unreachable: no more lookups or pushes in this build",
-				  cache_repo_name(b->cache));
+			kiln_warn(
+				"cache: %s is unreachable: no more lookups or pushes in this build",
+				cache_repo_name(b->cache));
 	}
 	kiln_error_release(&lerr);
 	if (!hit.found) {
