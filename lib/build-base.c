@@ -53,13 +53,33 @@ const struct blob_origin *blob_origin_find(const struct build *b, const struct k
 	return NULL;
 }
 
+/* A blob on this machine (an OCI-layout cache): a hardlink where it can
+ * be, else a copy. */
+static int copy_local(const char *dst, const char *src, struct kiln_error *err)
+{
+	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
+	int in, ret;
+
+	if (link(src, dst) == 0 || errno == EEXIST)
+		return 0;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return kiln_err(err, KILN_EIO, errno, "open '%s'", src);
+	if ((ret = kiln_atomic_file_open(&f, dst, 0644, err)) == 0 &&
+	    (ret = kiln_copy_fd(f.fd, in, src, err)) == 0)
+		ret = kiln_atomic_file_commit(&f, err);
+	kiln_atomic_file_abort(&f);
+	close(in);
+	return ret;
+}
+
 /* Download to a temporary file renamed into place only once verified. */
 int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err)
 {
 	const struct blob_origin *o = blob_origin_find(b, d);
 	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
 	struct registry_ref ref = REGISTRY_REF_INIT;
-	struct kiln_buf path = KILN_BUF_INIT;
+	struct kiln_buf path = KILN_BUF_INIT, src = KILN_BUF_INIT;
 	char ds[KILN_DIGEST_STR_SIZE];
 	struct stat st;
 	int ret = 0;
@@ -70,6 +90,10 @@ int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *
 		goto out; /* fetched already */
 	if (!o) {
 		ret = kiln_err(err, KILN_ENOENT, 0, "blob %s is in no repository kiln knows", ds);
+		goto out;
+	}
+	if (o->cache && b->cache && cache_repo_blob_file(&src, b->cache, d)) {
+		ret = copy_local(path.buf, src.buf, err);
 		goto out;
 	}
 	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0 ||
@@ -86,6 +110,7 @@ out:
 		kiln_err_prefix(err, "pull %s from '%s'", ds, o ? o->repo : "?");
 	registry_ref_release(&ref);
 	kiln_buf_release(&path);
+	kiln_buf_release(&src);
 	return ret;
 }
 

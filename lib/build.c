@@ -123,14 +123,8 @@ static int setup_cache(struct build *b, struct kiln_error *err)
 	}
 	if ((ret = cache_repo_default(&repo, o, err)) < 0)
 		return ret;
-	if (!strncmp(repo, "oci:", 4)) {
-		ret = kiln_err(err, KILN_EINVAL, 0,
-			       "not supported yet: --cache-repo '%s' (an OCI layout); give a "
-			       "registry repository",
-			       repo);
-		goto out;
-	}
 	co.repo = repo;
+	co.blob_dir = b->blob_dir;
 	if ((ret = registry_client_new(&b->cache_client, &o->push, err)) < 0 ||
 	    (ret = cache_repo_open(&b->cache, b->cache_client, &co, err)) < 0)
 		goto out;
@@ -149,8 +143,8 @@ static void finish_cache(struct build *b)
 	if (!b->cache)
 		return;
 	cache_repo_finish(b->cache, &pushed, &failed);
-	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed", b->cache_hits,
-		  b->cache_misses, pushed);
+	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed", b->cache_hits, b->cache_misses,
+		  pushed);
 	if (failed)
 		kiln_warn("Cache: %zu entries could not be pushed to %s (see above); the image "
 			  "is complete, later builds will miss those steps",
@@ -363,7 +357,7 @@ int build_run(struct build_result *out, const struct build_options *o, struct ki
 	if ((ret = setup_platform(&b, err)) < 0 || (ret = setup_epoch(&b, err)) < 0 ||
 	    (ret = run_check_privileges(o->rootfs != NULL, err)) < 0 ||
 	    (ret = setup_clients(&b, err)) < 0 || (ret = check_destinations(&b, err)) < 0 ||
-	    (ret = setup_cache(&b, err)) < 0 || (ret = root_setup(&b, err)) < 0 ||
+	    (ret = root_setup(&b, err)) < 0 || (ret = setup_cache(&b, err)) < 0 ||
 	    (ret = load_dockerfile(&b, err)) < 0 || (ret = run_stages(&b, err)) < 0 ||
 	    (ret = deliver(&b, out, err)) < 0)
 		goto out;

@@ -7,13 +7,19 @@
 #include "alloc.h"
 #include "buf.h"
 #include "error.h"
+#include "fileio.h"
 #include "log.h"
+#include "output.h"
 #include "registry.h"
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 
+/* The tag of an entry in an OCI-layout cache. */
+#define LAYOUT_REF_NAME "org.opencontainers.image.ref.name"
 /* A config bigger than this is not one of ours. */
 #define ENTRY_CONFIG_MAX (1u << 20)
 
@@ -28,7 +34,9 @@ struct push_job {
 
 struct cache_repo {
 	struct registry_client *c;
-	char *name; /* domain/path */
+	char *name;	/* domain/path, or oci:DIR */
+	char *layout;	/* DIR of an OCI-layout cache, or NULL */
+	char *blob_dir; /* the build's blob store */
 	int64_t ttl_s;
 	bool push;
 	char *architecture, *os;
@@ -118,6 +126,59 @@ static int hit_from(struct cache_hit *out, const struct cache_repo *cr,
 	return 0;
 }
 
+static int read_blob_file(struct kiln_buf *out, const struct cache_repo *cr,
+			  const struct kiln_digest *d, struct kiln_error *err)
+{
+	struct kiln_buf path = KILN_BUF_INIT;
+	struct kiln_digest got;
+	int ret;
+
+	cache_repo_blob_file(&path, cr, d);
+	ret = kiln_file_read(out, path.buf, REGISTRY_MANIFEST_MAX, err);
+	kiln_digest_of(&got, out->buf, out->len);
+	if (ret == 0 && !kiln_digest_eq(&got, d))
+		ret = kiln_err(err, KILN_EDIGEST, 0, "'%s' does not match its digest", path.buf);
+	kiln_buf_release(&path);
+	return ret;
+}
+
+/* The entry tagged hex in an OCI layout: its index.json names it. */
+static int layout_lookup(struct cache_hit *out, struct cache_repo *cr, const char *hex,
+			 struct kiln_error *err)
+{
+	struct image_index ix = IMAGE_INDEX_INIT;
+	struct image_manifest m = IMAGE_MANIFEST_INIT;
+	struct image_config c = { 0 };
+	struct kiln_buf data = KILN_BUF_INIT;
+	const struct image_descriptor *e = NULL;
+	int ret;
+
+	if ((ret = output_layout_read_index(&ix, cr->layout, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < ix.nr_manifests && !e; i++) {
+		const char *n = image_map_get(&ix.manifests[i].annotations, LAYOUT_REF_NAME);
+
+		if (n && !strcmp(n, hex))
+			e = &ix.manifests[i];
+	}
+	if (!e)
+		goto out;
+	if ((ret = read_blob_file(&data, cr, &e->digest, err)) < 0 ||
+	    (ret = image_manifest_parse(&m, data.buf, data.len, err)) < 0)
+		goto out;
+	kiln_buf_reset(&data);
+	if ((ret = read_blob_file(&data, cr, &m.config.digest, err)) < 0 ||
+	    (ret = image_config_parse(&c, data.buf, data.len, err)) < 0)
+		goto out;
+	ret = hit_from(out, cr, &m, &c, err);
+out:
+	image_index_release(&ix);
+	image_manifest_release(&m);
+	image_config_release(&c);
+	kiln_buf_release(&data);
+	return ret;
+}
+
 int cache_repo_lookup(struct cache_hit *out, struct cache_repo *cr, const struct kiln_digest *key,
 		      struct kiln_error *err)
 {
@@ -129,6 +190,13 @@ int cache_repo_lookup(struct cache_hit *out, struct cache_repo *cr, const struct
 	int ret;
 
 	memset(out, 0, sizeof(*out));
+	if (cr->layout) {
+		char hex[2 * KILN_SHA256_LEN + 1];
+
+		kiln_digest_hex(hex, key);
+		ret = layout_lookup(out, cr, hex, err);
+		goto out;
+	}
 	if ((ret = entry_ref(&ref, cr, key, err)) < 0)
 		goto out;
 	ret = registry_manifest_get(&rm, cr->c, &ref, NULL, err);
@@ -219,6 +287,44 @@ static int push_layer(struct cache_repo *cr, const struct registry_ref *ref,
 	return ret;
 }
 
+/* Into an OCI layout: the blobs, then index.json under a lock on the
+ * directory, so that two builders sharing it lose no entry. */
+static int layout_push(struct cache_repo *cr, const struct push_job *j,
+		       const struct kiln_buf *config, const struct kiln_digest *config_digest,
+		       const struct kiln_buf *manifest, const struct image_manifest *m,
+		       struct kiln_error *err)
+{
+	struct output_image oi = { .blob_dir = cr->blob_dir,
+				   .manifest = manifest->buf,
+				   .manifest_len = manifest->len,
+				   .media_type = IMAGE_MT_OCI_MANIFEST,
+				   .parsed = m };
+	struct kiln_buf path = KILN_BUF_INIT;
+	char hex[2 * KILN_SHA256_LEN + 1];
+	int dfd = -1, ret;
+
+	kiln_digest_of(&oi.digest, manifest->buf, manifest->len);
+	kiln_digest_hex(hex, config_digest);
+	kiln_buf_addf(&path, "%s/sha256/%s", cr->blob_dir, hex);
+	if ((ret = kiln_file_write_atomic(path.buf, config->buf, config->len, 0644, err)) < 0)
+		goto out;
+	if (mkdir(cr->layout, 0755) < 0 && errno != EEXIST) {
+		ret = kiln_err(err, KILN_EIO, errno, "mkdir '%s'", cr->layout);
+		goto out;
+	}
+	dfd = open(cr->layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		ret = kiln_err(err, KILN_EIO, errno, "lock '%s'", cr->layout);
+		goto out;
+	}
+	kiln_digest_hex(hex, &j->key);
+	ret = output_oci_layout(cr->layout, &oi, hex, err);
+out:
+	close_fd(&dfd);
+	kiln_buf_release(&path);
+	return ret;
+}
+
 static int push_entry(struct cache_repo *cr, const struct push_job *j, struct kiln_error *err)
 {
 	struct registry_ref ref = REGISTRY_REF_INIT;
@@ -239,6 +345,10 @@ static int push_entry(struct cache_repo *cr, const struct push_job *j, struct ki
 	if (!j->layer.empty)
 		image_manifest_add_layer(&m, j->layer.media_type, &j->layer.digest, j->layer.size);
 	image_manifest_write(&manifest, &m);
+	if (cr->layout) {
+		ret = layout_push(cr, j, &config, &src.digest, &manifest, &m, err);
+		goto out;
+	}
 	if ((ret = entry_ref(&ref, cr, &j->key, err)) < 0 ||
 	    (!j->layer.empty && (ret = push_layer(cr, &ref, j, err)) < 0) ||
 	    (ret = registry_blob_push(cr->c, &ref, &src, err)) < 0)
@@ -350,6 +460,50 @@ void cache_repo_finish(struct cache_repo *cr, size_t *pushed, size_t *failed)
 	*failed = cr->failed;
 }
 
+static struct cache_repo *repo_new(const struct cache_options *o)
+{
+	struct cache_repo *cr = xcalloc(1, sizeof(*cr));
+
+	cr->ttl_s = o->ttl_s;
+	cr->push = o->push;
+	cr->blob_dir = xstrdup(o->blob_dir);
+	cr->architecture = xstrdup(o->architecture ? o->architecture : "amd64");
+	cr->os = xstrdup(o->os ? o->os : "linux");
+	pthread_mutex_init(&cr->lock, NULL);
+	pthread_cond_init(&cr->cond, NULL);
+	cr->tail = &cr->head;
+	return cr;
+}
+
+/* "oci:DIR": a directory every builder can reach (a shared volume). */
+static int layout_open(struct cache_repo **out, const struct cache_options *o,
+		       struct kiln_error *err)
+{
+	const char *dir = o->repo + 4;
+	struct cache_repo *cr;
+
+	if (dir[0] != '/')
+		return kiln_err(err, KILN_EINVAL, 0,
+				"--cache-repo '%s': give an absolute path after oci:", o->repo);
+	cr = repo_new(o);
+	cr->layout = xstrdup(dir);
+	cr->name = xstrdup(o->repo);
+	*out = cr;
+	return 0;
+}
+
+bool cache_repo_blob_file(struct kiln_buf *path, const struct cache_repo *cr,
+			  const struct kiln_digest *d)
+{
+	char hex[2 * KILN_SHA256_LEN + 1];
+
+	if (!cr->layout)
+		return false;
+	kiln_digest_hex(hex, d);
+	kiln_buf_addf(path, "%s/blobs/sha256/%s", cr->layout, hex);
+	return true;
+}
+
 int cache_repo_open(struct cache_repo **out, struct registry_client *c,
 		    const struct cache_options *o, struct kiln_error *err)
 {
@@ -358,6 +512,8 @@ int cache_repo_open(struct cache_repo **out, struct registry_client *c,
 	struct cache_repo *cr;
 	int ret;
 
+	if (!strncmp(o->repo, "oci:", 4))
+		return layout_open(out, o, err);
 	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0)
 		return kiln_err_prefix(err, "--cache-repo '%s'", o->repo);
 	if (ref.digest || (ref.tag && strcmp(ref.tag, "latest")) || strchr(o->repo, '@')) {
@@ -369,16 +525,9 @@ int cache_repo_open(struct cache_repo **out, struct registry_client *c,
 	}
 	registry_ref_name(&name, &ref);
 	registry_ref_release(&ref);
-	cr = xcalloc(1, sizeof(*cr));
+	cr = repo_new(o);
 	cr->c = c;
 	cr->name = kiln_buf_detach(&name, NULL);
-	cr->ttl_s = o->ttl_s;
-	cr->push = o->push;
-	cr->architecture = xstrdup(o->architecture ? o->architecture : "amd64");
-	cr->os = xstrdup(o->os ? o->os : "linux");
-	pthread_mutex_init(&cr->lock, NULL);
-	pthread_cond_init(&cr->cond, NULL);
-	cr->tail = &cr->head;
 	*out = cr;
 	return 0;
 }
@@ -399,6 +548,8 @@ void cache_repo_free(struct cache_repo *cr)
 	pthread_mutex_destroy(&cr->lock);
 	pthread_cond_destroy(&cr->cond);
 	free(cr->name);
+	free(cr->layout);
+	free(cr->blob_dir);
 	free(cr->architecture);
 	free(cr->os);
 	free(cr);

@@ -33,6 +33,7 @@
 #include "digest.h"
 #include "image.h"
 
+struct kiln_buf;
 struct kiln_error;
 struct registry_client;
 
@@ -57,7 +58,8 @@ void cache_key_scratch(struct kiln_digest *out, const char *platform);
 struct cache_repo;
 
 struct cache_options {
-	const char *repo;	  /* "domain/path" */
+	const char *repo;	  /* "domain/path", or "oci:DIR" for an OCI layout */
+	const char *blob_dir;	  /* the build's blob store (sha256/<hex>) */
 	int64_t ttl_s;		  /* older entries are ignored */
 	bool push;		  /* false: --no-push-cache */
 	const char *architecture; /* of the entries' configs */
@@ -98,8 +100,16 @@ void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
 		     const char *created_by);
 /* Wait for queued pushes; *pushed and *failed count the entries. */
 void cache_repo_finish(struct cache_repo *cr, size_t *pushed, size_t *failed);
-/* "domain/path" of the repository. */
+/* "domain/path" of the repository, or "oci:DIR". */
 const char *cache_repo_name(const struct cache_repo *cr);
+/* An OCI-layout cache holds its blobs on disk: *path gets where blob d
+ * is and true is returned; false for a registry. */
+bool cache_repo_blob_file(struct kiln_buf *path, const struct cache_repo *cr,
+			  const struct kiln_digest *d);
+/* An OCI-layout cache holds its blobs on disk: *path gets where blob d
+ * is and true is returned; false for a registry. */
+bool cache_repo_blob_file(struct kiln_buf *path, const struct cache_repo *cr,
+			  const struct kiln_digest *d);
 void cache_repo_free(struct cache_repo *cr);
 
 #endif

@@ -27,37 +27,6 @@ static int mkdir_p(const char *path, struct kiln_error *err)
 	return 0;
 }
 
-static int copy_fd(int out, int in, const char *what, struct kiln_error *err)
-{
-	char buf[64 * 1024];
-	ssize_t n;
-
-	for (;;) {
-		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n > 0)
-			continue;
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		/* Not supported between these files: copy by hand. */
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
-		    errno != EPERM)
-			return kiln_err(err, KILN_EIO, errno, "copy %s", what);
-		break;
-	}
-	while ((n = read(in, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return kiln_err(err, KILN_EIO, errno, "read %s", what);
-		}
-		if (kiln_write_all(out, buf, (size_t)n, what, err) < 0)
-			return err->code;
-	}
-	return 0;
-}
-
 /* Copy blob d from blob_dir unless the layout has it at its full size
  * already (blobs are named by their content). */
 static int copy_blob(const char *dir, const char *blob_dir, const struct image_descriptor *d,
@@ -81,7 +50,7 @@ static int copy_blob(const char *dir, const char *blob_dir, const struct image_d
 		goto out;
 	}
 	if ((ret = kiln_atomic_file_open(&f, dst.buf, 0644, err)) < 0 ||
-	    (ret = copy_fd(f.fd, in, src.buf, err)) < 0)
+	    (ret = kiln_copy_fd(f.fd, in, src.buf, err)) < 0)
 		goto out;
 	ret = kiln_atomic_file_commit(&f, err);
 out:
@@ -93,7 +62,7 @@ out:
 }
 
 /* The layout's index, or an empty one for a new layout. */
-static int read_index(struct image_index *ix, const char *dir, struct kiln_error *err)
+int output_layout_read_index(struct image_index *ix, const char *dir, struct kiln_error *err)
 {
 	struct kiln_buf path = KILN_BUF_INIT, text = KILN_BUF_INIT;
 	int ret = 0;
@@ -158,7 +127,8 @@ int output_oci_layout(const char *dir, const struct output_image *img, const cha
 	if ((ret = mkdir_p(dir, err)) < 0 || (ret = mkdir_p(path.buf, err)) < 0)
 		goto out;
 	kiln_buf_addstr(&path, "/sha256");
-	if ((ret = mkdir_p(path.buf, err)) < 0 || (ret = read_index(&ix, dir, err)) < 0)
+	if ((ret = mkdir_p(path.buf, err)) < 0 ||
+	    (ret = output_layout_read_index(&ix, dir, err)) < 0)
 		goto out;
 	if ((ret = copy_blob(dir, img->blob_dir, &m->config, err)) < 0)
 		goto out;

@@ -64,6 +64,10 @@ int output_docker_archive(const char *path, const struct output_image *img, cons
 int output_oci_layout(const char *dir, const struct output_image *img, const char *ref_name,
 		      struct kiln_error *err);
 
+/* The index.json of the layout at dir; an empty index when it has none. */
+struct image_index;
+int output_layout_read_index(struct image_index *ix, const char *dir, struct kiln_error *err);
+
 /* kaniko's digest files; any path may be NULL. destinations are as given
  * on the command line ("repo:tag" or "repo").
  *   digest_file:           "sha256:<hex>", no newline

@@ -130,3 +130,35 @@ int kiln_file_read(struct kiln_buf *b, const char *path, size_t cap, struct kiln
 	close_fd(&fd);
 	return ret;
 }
+
+/* copy_file_range first: a reflink where the file system shares extents. */
+int kiln_copy_fd(int out, int in, const char *what, struct kiln_error *err)
+{
+	char buf[64 * 1024];
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		/* Not supported between these files: copy by hand. */
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+		    errno != EPERM)
+			return kiln_err(err, KILN_EIO, errno, "copy %s", what);
+		break;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_err(err, KILN_EIO, errno, "read %s", what);
+		}
+		if (kiln_write_all(out, buf, (size_t)n, what, err) < 0)
+			return err->code;
+	}
+	return 0;
+}

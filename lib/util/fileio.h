@@ -45,6 +45,9 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_
 /* Append the file's content to b; more than cap bytes is an error. */
 int kiln_file_read(struct kiln_buf *b, const char *path, size_t cap, struct kiln_error *err);
 
+/* Copy what is left of in to out (both at their offsets). */
+int kiln_copy_fd(int out, int in, const char *what, struct kiln_error *err);
+
 /* write(2) the whole buffer, retrying on EINTR and short writes. */
 int kiln_write_all(int fd, const void *data, size_t len, const char *what, struct kiln_error *err);
 
