@@ -16,7 +16,19 @@
 # faster) and peak RSS from /usr/bin/time (%M). Linux accounts a waited-for
 # child's peak into its parent's, so %M is the largest of the executor and
 # its RUN children, not the executor alone; telling them apart would need a
-# cgroup per build. No threshold is applied; the bench fails if a build fails.
+# cgroup per build.
+#
+# Then the layer cache, per workload: kiln cold (--cache
+# --cache-copy-layers=true, an empty cache repository) and kiln fully cached
+# (fresh ROOT and kiln dir, as a new pod, the same cache repository), against
+# buildah --layers cold (empty storage) and rebuilt (the same storage: its
+# cache lives there). Printed: both kiln times, the speedup cold/cached
+# (target: at least 10x), the cached time against 1 s (target: at most 1),
+# both buildah times, the ratio kiln cached/buildah rebuild, and the Cache:
+# line of kiln's cached run (how many steps it found). --quick leaves out
+# buildah --layers on W2: vfs copies the whole Debian tree at every step's
+# commit (about two minutes here), which alone would double the CI run.
+# No threshold is applied; the bench fails if a build fails.
 #
 # Usage: bench-build.sh [--quick]   (KILN_EXECUTOR: build/executor; use a
 # build without sanitizers for meaningful numbers. KILN_BENCH_BUILDERS:
@@ -27,8 +39,8 @@ set -euo pipefail
 # shellcheck source=test/tools/registry.sh
 . "$KILN_SOURCE_DIR/test/tools/registry.sh"
 
-runs=3
-[[ ${1:-} == --quick ]] && runs=1
+runs=3 cache_buildah="w1 w2 w3"
+[[ ${1:-} == --quick ]] && runs=1 cache_buildah="w1 w3"
 read -r -a builders <<<"${KILN_BENCH_BUILDERS:-kiln buildah}"
 kiln_require_root
 kiln_require_cmd docker-registry skopeo buildah
@@ -135,4 +147,87 @@ for wl in w1 w2 w3; do
 			'BEGIN { printf " ratio kiln/buildah: time %.2f, RSS %.2f", k / s, kr / sr }')
 	fi
 	printf '%s\n' "$line"
+done
+
+# ----------------------------------------------------------------- cache
+declare -A cache_line=()
+# kiln_cached WORKLOAD RUN PHASE: a kiln build with --cache into the cache
+# repository of this workload and run, in fresh directories; PHASE is cold
+# (the repository is empty) or cached.
+kiln_cached() {
+	local wl=$1 i=$2 phase=$3 ctx=$work/$1 d t0 t1
+	d=$(mktemp -d "$work/run.XXXXXX")
+	mkdir "$d/root" "$d/kd"
+	t0=$(now)
+	"$exe" --context="dir://$ctx" --dockerfile="$ctx/Dockerfile" \
+		--destination="$reg/bench/$wl-kiln-$phase-$i:1" --rootfs="$d/root" --kiln-dir="$d/kd" \
+		--build-arg=REGISTRY="$reg" --cache --cache-copy-layers=true \
+		--cache-repo="$reg/bench-cache/$wl-$i" --log-format=text >"$d/out" 2>&1 ||
+		kiln_die "kiln --cache ($phase) failed to build $wl: $(tail -5 "$d/out")"
+	t1=$(now)
+	secs[$wl.kiln-$phase]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	if [[ $phase == cached ]]; then
+		cache_line[$wl]=$(grep -o 'Cache: .*' "$d/out" | tail -1 || true)
+	fi
+	kiln_rm_tree "$d"
+}
+
+# buildah_layers WORKLOAD RUN: buildah bud --layers twice in one storage
+# (cold, then the rebuild its layer cache serves), each build then push.
+buildah_layers() {
+	local wl=$1 i=$2 ctx=$work/$1 d t0 t1 phase
+	d=$(mktemp -d "$work/run.XXXXXX")
+	local bh=(buildah --root "$d/root" --runroot "$d/runroot" --storage-driver vfs)
+	for phase in cold rebuild; do
+		t0=$(now)
+		"${bh[@]}" bud --isolation chroot --tls-verify=false --layers --format docker \
+			--build-arg=REGISTRY="$reg" -f "$ctx/Dockerfile" \
+			-t "$reg/bench/$wl-buildah-$phase-$i:1" "$ctx" >"$d/out" 2>&1 ||
+			kiln_die "buildah --layers ($phase) failed to build $wl: $(tail -5 "$d/out")"
+		"${bh[@]}" push --quiet --tls-verify=false "$reg/bench/$wl-buildah-$phase-$i:1" \
+			>>"$d/out" 2>&1 || kiln_die "buildah failed to push $wl ($phase): $(tail -5 "$d/out")"
+		t1=$(now)
+		secs[$wl.buildah-$phase]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	done
+	kiln_rm_tree "$d"
+}
+
+for wl in w1 w2 w3; do
+	for ((i = 0; i < runs; i++)); do
+		if ((i % 2 == 0)); then order=("${builders[@]}"); else order=(); for ((k = ${#builders[@]} - 1; k >= 0; k--)); do order+=("${builders[k]}"); done; fi
+		for b in "${order[@]}"; do
+			if [[ $b == kiln ]]; then
+				kiln_cached "$wl" "$i" cold
+				kiln_cached "$wl" "$i" cached
+			elif [[ " $cache_buildah " == *" $wl "* ]]; then
+				buildah_layers "$wl" "$i"
+			fi
+		done
+	done
+done
+
+printf 'cache bench: %d run(s) each (median); kiln --cache --cache-copy-layers=true, cold (empty cache repo) then cached (fresh ROOT and kiln dir, same cache repo); buildah --layers, cold (empty storage) then rebuild (same storage)\n' "$runs"
+for wl in w1 w2 w3; do
+	line="${wl^^} cache:"
+	if [[ " ${builders[*]} " == *" kiln "* ]]; then
+		# shellcheck disable=SC2086 # word lists
+		line+=$(awk -v c="$(median ${secs[$wl.kiln-cold]})" -v w="$(median ${secs[$wl.kiln-cached]})" \
+			'BEGIN { printf " kiln cold %.2f s, cached %.2f s, cold/cached %.1fx (target >= 10x), cached/1 s %.2f (target <= 1);", c, w, c / w, w }')
+	fi
+	if [[ " ${builders[*]} " == *" buildah "* && -z ${secs[$wl.buildah-cold]:-} ]]; then
+		line+=" buildah --layers: not run with --quick;"
+	elif [[ " ${builders[*]} " == *" buildah "* ]]; then
+		# shellcheck disable=SC2086
+		line+=$(awk -v c="$(median ${secs[$wl.buildah-cold]})" -v r="$(median ${secs[$wl.buildah-rebuild]})" \
+			'BEGIN { printf " buildah --layers cold %.2f s, rebuild %.2f s;", c, r }')
+	fi
+	if ((${#builders[@]} == 2)) && [[ -n ${secs[$wl.buildah-rebuild]:-} ]]; then
+		# shellcheck disable=SC2086
+		line+=$(awk -v k="$(median ${secs[$wl.kiln-cached]})" -v s="$(median ${secs[$wl.buildah-rebuild]})" \
+			'BEGIN { printf " ratio kiln cached/buildah rebuild %.2f;", k / s }')
+	fi
+	if [[ " ${builders[*]} " == *" kiln "* ]]; then
+		line+=" kiln cached run: ${cache_line[$wl]:-no Cache: line}"
+	fi
+	printf '%s\n' "${line%;}"
 done

@@ -13,12 +13,15 @@
 #   skopeo copy --dest-cert-dir "$KILN_REGISTRY_CERT_DIR" --dest-creds alice:secret ...
 #
 # kiln_registry_start [--tls] [--htpasswd USER:PASS] [--token-realm URL --token-cert PEM]
+#                     [--readonly]
 #   Starts a registry on a free port and waits (at most
 #   KILN_REGISTRY_START_TIMEOUT seconds, default 15) until GET /v2/ answers
 #   (200; 401 with --htpasswd or --token-realm). --token-realm: bearer token
 #   auth (the realm of a token service such as test/tools/token-server.py,
 #   whose signing certificate is --token-cert), service "kiln-test-registry",
-#   issuer "kiln-test-issuer". Exports, for the registry just started:
+#   issuer "kiln-test-issuer". --readonly: the registry's read-only
+#   maintenance mode (pulls answer, every push is refused with 405
+#   UNSUPPORTED), e.g. a cache repository that refuses entries. Exports, for the registry just started:
 #     KILN_REGISTRY           host:port, e.g. 127.0.0.1:41234
 #     KILN_REGISTRY_URL       http://host:port or https://host:port
 #     KILN_REGISTRY_PID       the docker-registry process
@@ -122,9 +125,9 @@ _kiln_registry_tls() {
 	cp "$d/ca.crt" "$1/certs/ca.crt"
 }
 
-# _kiln_registry_config DIR PORT TLS HTPASSWD [REALM CERT]: write DIR/config.yml.
+# _kiln_registry_config DIR PORT TLS HTPASSWD READONLY [REALM CERT]: write DIR/config.yml.
 _kiln_registry_config() {
-	local dir=$1 port=$2 tls=$3 htpasswd=$4 realm=${5:-} tcert=${6:-} secret
+	local dir=$1 port=$2 tls=$3 htpasswd=$4 readonly=$5 realm=${6:-} tcert=${7:-} secret
 	secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	{
 		cat <<EOF
@@ -142,6 +145,8 @@ storage:
   maintenance:
     uploadpurging:
       enabled: false
+    readonly:
+      enabled: $readonly
 http:
   addr: 127.0.0.1:$port
   secret: $secret
@@ -239,11 +244,12 @@ _kiln_registry_kill() {
 
 # shellcheck disable=SC2120 # every argument is optional
 kiln_registry_start() {
-	local tls=0 creds='' user='' pass='' dir port pid scheme want attempt rc=2
+	local tls=0 readonly=false creds='' user='' pass='' dir port pid scheme want attempt rc=2
 	local base=${KILN_TEST_TMP:-/tmp} htpasswd='' launcher=() realm='' tcert=''
 	while (($#)); do
 		case $1 in
 		--tls) tls=1 ;;
+		--readonly) readonly=true ;;
 		--htpasswd)
 			(($# >= 2)) || { kiln_log "kiln_registry_start: --htpasswd needs USER:PASS"; return 2; }
 			creds=$2
@@ -257,7 +263,7 @@ kiln_registry_start() {
 			;;
 		*)
 			kiln_log "kiln_registry_start: unknown argument '$1' (use --tls, --htpasswd USER:PASS," \
-				"--token-realm URL --token-cert PEM)"
+				"--token-realm URL --token-cert PEM, --readonly)"
 			return 2
 			;;
 		esac
@@ -322,7 +328,7 @@ kiln_registry_start() {
 
 	for ((attempt = 1; attempt <= 8; attempt++)); do
 		port=$(_kiln_registry_pick_port) || break
-		_kiln_registry_config "$dir" "$port" "$tls" "$htpasswd" "$realm" "$tcert"
+		_kiln_registry_config "$dir" "$port" "$tls" "$htpasswd" "$readonly" "$realm" "$tcert"
 		: >"$dir/registry.log"
 		# The registry must not hold the test's stdout/stderr open: ctest
 		# waits for those pipes to close.
