@@ -90,11 +90,10 @@ static int cache_repo_default(char **out, const struct build_options *o, struct 
 		*out = xstrdup(o->cache_repo);
 		return 0;
 	}
-	if (!o->destinations.nr)
-		return kiln_err(
-			err, KILN_EINVAL, 0,
-			"--cache needs a repository for its entries; pass --cache-repo "
-			"REPO (or a --destination: its repository + /cache is the default)");
+	if (!o->destinations.nr) {
+		*out = NULL;
+		return 0;
+	}
 	if ((ret = registry_ref_parse(&ref, o->destinations.v[0], err)) < 0)
 		return kiln_err_prefix(err, "--destination '%s'", o->destinations.v[0]);
 	registry_ref_name(&name, &ref);
@@ -123,6 +122,12 @@ static int setup_cache(struct build *b, struct kiln_error *err)
 	}
 	if ((ret = cache_repo_default(&repo, o, err)) < 0)
 		return ret;
+	if (!repo) {
+		/* kaniko goes on too: --cache-dir still serves base images */
+		kiln_warn("--cache: no layer cache without a repository for it; pass "
+			  "--cache-repo REPO (or a --destination: its repository + /cache)");
+		return 0;
+	}
 	co.repo = repo;
 	co.blob_dir = b->blob_dir;
 	if ((ret = registry_client_new(&b->cache_client, &o->push, err)) < 0 ||
