@@ -32,6 +32,8 @@
 #   10 `executor warm` then the registry stopped: the base comes from
 #      --cache-dir
 #   11 a fully cached stage unpacks nothing; --cache-run-layers=false
+#   12 --cache-repo oci:DIR: two builders fill one OCI layout at once, a
+#      third gets only hits; skopeo and umoci read the layout
 # A failing scenario does not stop the others: the test reports every
 # failed scenario and exits 1.
 set -euo pipefail
@@ -193,6 +195,17 @@ RUN cat /a.txt > /a.copy
 RUN true
 ENV GREETING=hi
 RUN echo "\$GREETING" > /greeting
+EOF
+	echo alpha >"$1/a.txt"
+}
+
+ctx_12() {
+	dockerfile "$1" <<EOF
+FROM $reg/busybox
+COPY a.txt /a.txt
+RUN cat /a.txt > /a.copy
+ARG WHO=nobody
+RUN echo "\$WHO" > /who
 EOF
 	echo alpha >"$1/a.txt"
 }
@@ -567,6 +580,38 @@ s0_without_cache() {
 	done
 }
 
+s12_oci_layout() {
+	local ctx=$work/s12/ctx oci=$work/s12/cache f=(--cache --cache-copy-layers=true --reproducible)
+	local pa pb t
+	ctx_12 "$ctx"
+	# two pods at once into one layout, each with an entry of its own:
+	# neither may lose the other's
+	build s12-pod-a "$ctx" "${f[@]}" --cache-repo="oci:$oci" --build-arg WHO=a \
+		--destination="$reg/s12/app:a" &
+	pa=$!
+	build s12-pod-b "$ctx" "${f[@]}" --cache-repo="oci:$oci" --build-arg WHO=b \
+		--destination="$reg/s12/app:b" &
+	pb=$!
+	wait "$pa" || fail "pod a failed: $(tail -n 20 "$work/builds/s12-pod-a/log")"
+	wait "$pb" || fail "pod b failed: $(tail -n 20 "$work/builds/s12-pod-b/log")"
+	kiln_assert_eq 4 "$(umoci ls --layout "$oci" | wc -l)" \
+		"scenario 12: entries in the layout (2 shared, 1 per pod)"
+	for t in $(umoci ls --layout "$oci"); do
+		[[ $t =~ ^[0-9a-f]{64}$ ]] || fail "entry tag '$t' is not a key"
+		kiln_skopeo inspect "oci:$oci:$t" >/dev/null || fail "skopeo cannot read entry $t"
+	done
+	build_ok s12-warm "$ctx" "${f[@]}" --cache-repo="oci:$oci" --build-arg WHO=b \
+		--destination="$reg/s12/app:c"
+	step hit "COPY a.txt /a.txt"
+	step hit "RUN cat /a.txt > /a.copy"
+	step hit 'RUN echo "$WHO" > /who'
+	summary 3 0 0
+	kiln_assert_eq "$(digest "$reg/s12/app:b")" "$(digest "$reg/s12/app:c")" \
+		"scenario 12: digest of the rebuild from the layout cache"
+	unpack "$reg/s12/app:c" "$work/s12/img"
+	file_is "$work/s12/img/rootfs" /who b
+}
+
 failed=()
 # scenario N FUNCTION: run FUNCTION in a subshell, remember a failure.
 scenario() {
@@ -583,9 +628,9 @@ scenario() {
 	((rc == 0)) || failed+=("$1")
 }
 
-read -r -a run <<<"${KILN_CACHE_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11}"
+read -r -a run <<<"${KILN_CACHE_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12}"
 for s in "${run[@]}"; do
-	[[ $s =~ ^([1-9]|1[01])$ ]] || kiln_die "KILN_CACHE_SCENARIOS: no scenario '$s' (1-11)"
+	[[ $s =~ ^([1-9]|1[012])$ ]] || kiln_die "KILN_CACHE_SCENARIOS: no scenario '$s' (1-12)"
 done
 scenario 0 s0_without_cache
 for s in "${run[@]}"; do
@@ -601,6 +646,7 @@ for s in "${run[@]}"; do
 	9) scenario 9 s9_refused ;;
 	10) ;; # last: it stops the registry
 	11) scenario 11 s11_fully_cached ;;
+	12) scenario 12 s12_oci_layout ;;
 	esac
 done
 if [[ " ${run[*]} " == *" 10 "* ]]; then
