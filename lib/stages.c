@@ -16,6 +16,7 @@
 #include "dockerfile.h"
 #include "error.h"
 #include "expand.h"
+#include "strvec.h"
 
 const char *const stages_predefined_args[] = {
 	"HTTP_PROXY",  "http_proxy",	 "HTTPS_PROXY",
@@ -630,6 +631,19 @@ static int order_stages(struct stages *st, struct kiln_error *err)
 	free(stack);
 	free(next);
 	return ret;
+}
+
+void stages_resolve_build_args(struct kiln_strvec *out, const struct kiln_strvec *given)
+{
+	for (size_t i = 0; i < given->nr; i++) {
+		const char *a = given->v[i];
+		const char *v = strchr(a, '=') ? NULL : getenv(a);
+
+		if (strchr(a, '='))
+			kiln_strvec_push(out, a);
+		else if (v)
+			kiln_strvec_pushf(out, "%s=%s", a, v);
+	}
 }
 
 int stages_build(struct stages *out, const struct dockerfile *df, const struct stages_options *o,

@@ -34,6 +34,7 @@
 
 struct dockerfile;
 struct kiln_error;
+struct kiln_strvec;
 
 /* Variables in scope, in declaration order; a NULL value is declared but
  * unset (`ARG NAME` with no default and no --build-arg). */
@@ -110,6 +111,13 @@ struct stages {
 	void *expand_ctx;
 	char *file;
 };
+
+/*
+ * --build-arg values as stages_options.build_args takes them (appended to
+ * out): NAME=VALUE as given; a bare NAME takes its value from the
+ * executor's environment (as Docker does) and is left out when unset there.
+ */
+void stages_resolve_build_args(struct kiln_strvec *out, const struct kiln_strvec *given);
 
 /*
  * Build the stage list and graph of df. Fails (KILN_EINVAL, "FILE:LINE:

@@ -24,6 +24,10 @@ struct kiln_command {
 };
 
 int cmd_version(struct kiln_options *o, struct kiln_error *err);
+int cmd_warm(int argc, char **argv, struct kiln_error *err);
+
+/* Logging as o's flags ask (--verbosity, --log-format, --log-timestamp). */
+void executor_setup_logging(const struct kiln_options *o);
 int cmd_debug(int argc, char **argv, struct kiln_error *err);
 
 /* `executor debug <name>` tools: each parses its own argv (argv[0] is the

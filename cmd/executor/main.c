@@ -16,6 +16,8 @@
 static const struct kiln_command commands[] = {
 	{ "version", "", "print the version of kiln and of the libraries it links", cmd_version,
 	  NULL },
+	{ "warm", "[flags]", "store base images in the cache dir (kaniko's warmer; 'warm --help')",
+	  NULL, cmd_warm },
 	{ "debug", "TOOL ...", "tools that check one part of kiln (see 'executor debug')", NULL,
 	  cmd_debug },
 };
@@ -50,7 +52,7 @@ static const struct kiln_command *find_command(const char *name)
 	return NULL;
 }
 
-static void setup_logging(const struct kiln_options *o)
+void executor_setup_logging(const struct kiln_options *o)
 {
 	struct kiln_log_options lo = {
 		.level = o->verbosity,
@@ -101,7 +103,7 @@ int main(int argc, char **argv)
 		code = 0;
 		goto out;
 	}
-	setup_logging(&o);
+	executor_setup_logging(&o);
 	code = cmd ? cmd->run(&o, &err) : run_build(&o, &err);
 	if (code < 0)
 		code = 1;

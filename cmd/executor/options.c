@@ -25,8 +25,9 @@ enum opt_where {
 	IN_BOTH,
 };
 
-/* --help sections, in this order. */
+/* --help sections, in this order (a command's empty sections are left out). */
 enum opt_group {
+	G_WARM,
 	G_BUILD,
 	G_REGISTRY,
 	G_CACHE,
@@ -38,6 +39,7 @@ enum opt_group {
 };
 
 static const char *const group_titles[] = {
+	[G_WARM] = "What to store",
 	[G_BUILD] = "Build",
 	[G_REGISTRY] = "Registries",
 	[G_CACHE] = "Cache",
@@ -407,6 +409,72 @@ static const struct opt opts[] = {
 	ALIAS("kaniko-dir", "kiln-dir"),
 };
 
+/* `executor warm` (kaniko's warmer): its own rows, whose short names differ
+ * from the build's (-c, -d, -f), then the build's rows it shares. */
+static const struct opt warm_opts[] = {
+	STRVEC("image", 'i', G_WARM, warm.images, "REF", "store this image (repeatable)", NULL),
+	STRING("dockerfile", 'd', G_WARM, warm.dockerfile, "FILE",
+	       "store every base image this Dockerfile's FROMs name"),
+	STRING("cache-dir", 'c', G_WARM, build.cache_dir, "DIR",
+	       "where the images are stored (default /cache)"),
+	BOOL("force", 'f', G_WARM, warm.force, "pull again even when an image is cached"),
+};
+
+static const char *const warm_shared[] = {
+	"build-arg",
+	"custom-platform",
+	"cache-ttl",
+	"insecure",
+	"insecure-pull",
+	"insecure-registry",
+	"skip-tls-verify",
+	"skip-tls-verify-pull",
+	"skip-tls-verify-registry",
+	"registry-certificate",
+	"registry-client-cert",
+	"registry-mirror",
+	"registry-map",
+	"skip-default-registry-fallback",
+	"image-download-retry",
+	"verbosity",
+	"log-format",
+	"log-timestamp",
+	"help",
+	"customPlatform",
+};
+
+/* The flags one command takes: its own rows, then the rows of opts[] named
+ * in shared. */
+struct opt_set {
+	const char *command; /* for hints: "executor", "executor warm" */
+	const struct opt *own;
+	size_t nr_own;
+	const char *const *shared;
+	size_t nr_shared;
+};
+
+static const struct opt_set build_set = { "executor", opts, KILN_ARRAY_SIZE(opts), NULL, 0 };
+static const struct opt_set warm_set = { "executor warm", warm_opts, KILN_ARRAY_SIZE(warm_opts),
+					 warm_shared, KILN_ARRAY_SIZE(warm_shared) };
+
+static size_t set_size(const struct opt_set *set)
+{
+	return set->nr_own + set->nr_shared;
+}
+
+/* Row i of the set (shared names are rows of opts[]). */
+static const struct opt *set_row(const struct opt_set *set, size_t i)
+{
+	if (i < set->nr_own)
+		return &set->own[i];
+	for (size_t k = 0; k < KILN_ARRAY_SIZE(opts); k++) {
+		if (!strcmp(opts[k].name, set->shared[i - set->nr_own]))
+			return &opts[k];
+	}
+	fprintf(stderr, "kiln: bug: no flag '%s' to share\n", set->shared[i - set->nr_own]);
+	abort();
+}
+
 void kiln_options_init(struct kiln_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -423,6 +491,7 @@ void kiln_options_release(struct kiln_options *o)
 	o->args = NULL;
 	o->nr_args = 0;
 	build_options_release(&o->build);
+	kiln_strvec_clear(&o->warm.images);
 	kiln_strvec_clear(&o->noop_flags);
 	kiln_strvec_clear(&o->deprecated_flags);
 }
@@ -456,47 +525,53 @@ static size_t edit_distance(const char *a, const char *b)
 	return d;
 }
 
-static int unknown_flag(const char *name, size_t len, struct kiln_error *err)
+static int unknown_flag(const struct opt_set *set, const char *name, size_t len,
+			struct kiln_error *err)
 {
 	char *given = xstrndup(name, len);
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;
 
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(opts); i++) {
+	for (size_t i = 0; i < set_size(set); i++) {
+		const struct opt *opt = set_row(set, i);
 		size_t d;
 
 		/* suggest the current spelling, not a deprecated one */
-		if (opts[i].type == OPT_ALIAS)
+		if (opt->type == OPT_ALIAS)
 			continue;
-		d = edit_distance(given, opts[i].name);
+		d = edit_distance(given, opt->name);
 		if (d < best_d) {
 			best_d = d;
-			best = opts[i].name;
+			best = opt->name;
 		}
 	}
 	kiln_err(err, KILN_EINVAL, 0, "unknown flag '--%s'", given);
 	if (best && best_d <= 3)
-		kiln_err_hint(err, "did you mean '--%s'? (see 'executor --help')", best);
+		kiln_err_hint(err, "did you mean '--%s'? (see '%s --help')", best, set->command);
 	else
-		kiln_err_hint(err, "see 'executor --help' for the flags");
+		kiln_err_hint(err, "see '%s --help' for the flags", set->command);
 	free(given);
 	return KILN_EINVAL;
 }
 
-static const struct opt *find_long(const char *name, size_t len)
+static const struct opt *find_long(const struct opt_set *set, const char *name, size_t len)
 {
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(opts); i++) {
-		if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len))
-			return &opts[i];
+	for (size_t i = 0; i < set_size(set); i++) {
+		const struct opt *opt = set_row(set, i);
+
+		if (strlen(opt->name) == len && !strncmp(opt->name, name, len))
+			return opt;
 	}
 	return NULL;
 }
 
-static const struct opt *find_short(char c)
+static const struct opt *find_short(const struct opt_set *set, char c)
 {
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(opts); i++) {
-		if (opts[i].short_name && opts[i].short_name == c)
-			return &opts[i];
+	for (size_t i = 0; i < set_size(set); i++) {
+		const struct opt *opt = set_row(set, i);
+
+		if (opt->short_name && opt->short_name == c)
+			return opt;
 	}
 	return NULL;
 }
@@ -610,14 +685,14 @@ static int apply_value(struct kiln_options *o, const struct opt *opt, const char
  * Apply one flag. value is what followed '=' (or NULL); next is the following
  * argument, which a flag taking a value consumes (*used set to true).
  */
-static int apply(struct kiln_options *o, const struct opt *opt, const char *value, const char *next,
-		 bool *used, struct kiln_error *err)
+static int apply(const struct opt_set *set, struct kiln_options *o, const struct opt *opt,
+		 const char *value, const char *next, bool *used, struct kiln_error *err)
 {
 	if (opt->type == OPT_ALIAS) {
 		const char *given = opt->name;
 
 		note_once(&o->deprecated_flags, given);
-		opt = find_long(opt->alias_of, strlen(opt->alias_of));
+		opt = find_long(set, opt->alias_of, strlen(opt->alias_of));
 	}
 	if (opt->type == OPT_UNSUPPORTED) {
 		bool b = !opt->kaniko_default;
@@ -658,8 +733,8 @@ static void add_arg(struct kiln_options *o, const char *arg)
 	o->args[o->nr_args++] = xstrdup(arg);
 }
 
-static int parse_one(struct kiln_options *o, const char *arg, const char *next, bool *used,
-		     struct kiln_error *err)
+static int parse_one(const struct opt_set *set, struct kiln_options *o, const char *arg,
+		     const char *next, bool *used, struct kiln_error *err)
 {
 	const struct opt *opt;
 	const char *value = NULL;
@@ -669,24 +744,24 @@ static int parse_one(struct kiln_options *o, const char *arg, const char *next, 
 		const char *eq = strchr(name, '=');
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 
-		opt = find_long(name, len);
+		opt = find_long(set, name, len);
 		if (!opt)
-			return unknown_flag(name, len, err);
+			return unknown_flag(set, name, len, err);
 		value = eq ? eq + 1 : NULL;
 	} else {
-		opt = find_short(arg[1]);
+		opt = find_short(set, arg[1]);
 		if (!opt) {
 			kiln_err(err, KILN_EINVAL, 0, "unknown flag '-%c'", arg[1]);
-			return kiln_err_hint(err, "see 'executor --help' for the flags");
+			return kiln_err_hint(err, "see '%s --help' for the flags", set->command);
 		}
 		if (arg[2])
 			value = arg[2] == '=' ? arg + 3 : arg + 2;
 	}
-	return apply(o, opt, value, next, used, err);
+	return apply(set, o, opt, value, next, used, err);
 }
 
-int kiln_options_parse(struct kiln_options *o, int argc, char **argv, bool allow_args,
-		       struct kiln_error *err)
+static int parse_set(const struct opt_set *set, struct kiln_options *o, int argc, char **argv,
+		     bool allow_args, struct kiln_error *err)
 {
 	bool flags_done = false;
 
@@ -701,17 +776,25 @@ int kiln_options_parse(struct kiln_options *o, int argc, char **argv, bool allow
 		if (flags_done || arg[0] != '-' || arg[1] == '\0') {
 			if (!allow_args) {
 				kiln_err(err, KILN_EINVAL, 0, "unexpected argument '%s'", arg);
-				return kiln_err_hint(err, "flags start with '--' (see 'executor "
-							  "--help')");
+				return kiln_err_hint(err, "flags start with '--' (see '%s --help')",
+						     set->command);
 			}
 			add_arg(o, arg);
 			continue;
 		}
-		if (parse_one(o, arg, i + 1 < argc ? argv[i + 1] : NULL, &used, err) < 0)
+		if (parse_one(set, o, arg, i + 1 < argc ? argv[i + 1] : NULL, &used, err) < 0)
 			return err->code;
 		if (used)
 			i++;
 	}
+	return 0;
+}
+
+int kiln_options_parse(struct kiln_options *o, int argc, char **argv, bool allow_args,
+		       struct kiln_error *err)
+{
+	if (parse_set(&build_set, o, argc, argv, allow_args, err) < 0)
+		return err->code;
 	/* `--dockerfile=` (an unset CI variable) means the default */
 	if (!o->build.dockerfile)
 		o->build.dockerfile = "Dockerfile";
@@ -721,7 +804,7 @@ int kiln_options_parse(struct kiln_options *o, int argc, char **argv, bool allow
 void kiln_options_log_notes(const struct kiln_options *o)
 {
 	for (size_t i = 0; i < o->deprecated_flags.nr; i++) {
-		const struct opt *opt = find_long(o->deprecated_flags.v[i] + 2,
+		const struct opt *opt = find_long(&build_set, o->deprecated_flags.v[i] + 2,
 						  strlen(o->deprecated_flags.v[i] + 2));
 
 		kiln_warn("Flag %s is deprecated. Use: --%s", o->deprecated_flags.v[i],
@@ -752,19 +835,46 @@ static void usage_row(struct kiln_buf *out, const struct opt *opt)
 	kiln_buf_release(&left);
 }
 
-void kiln_options_usage(struct kiln_buf *out)
+static void usage_set(struct kiln_buf *out, const struct opt_set *set)
 {
+	bool first = true;
+
 	for (size_t g = 0; g < KILN_ARRAY_SIZE(group_titles); g++) {
-		kiln_buf_addf(out, "%s%s:\n", g ? "\n" : "", group_titles[g]);
-		for (size_t i = 0; i < KILN_ARRAY_SIZE(opts); i++) {
-			if (opts[i].group == g)
-				usage_row(out, &opts[i]);
+		bool titled = false;
+
+		for (size_t i = 0; i < set_size(set); i++) {
+			const struct opt *opt = set_row(set, i);
+
+			if (opt->group != g)
+				continue;
+			if (!titled)
+				kiln_buf_addf(out, "%s%s:\n", first ? "" : "\n", group_titles[g]);
+			titled = true;
+			first = false;
+			usage_row(out, opt);
 		}
 	}
 	kiln_buf_addstr(out, "\nOld spellings, still accepted:\n");
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(opts); i++) {
-		if (opts[i].type == OPT_ALIAS)
-			kiln_buf_addf(out, "      --%-28s same as --%s\n", opts[i].name,
-				      opts[i].alias_of);
+	for (size_t i = 0; i < set_size(set); i++) {
+		const struct opt *opt = set_row(set, i);
+
+		if (opt->type == OPT_ALIAS)
+			kiln_buf_addf(out, "      --%-28s same as --%s\n", opt->name,
+				      opt->alias_of);
 	}
+}
+
+void kiln_options_usage(struct kiln_buf *out)
+{
+	usage_set(out, &build_set);
+}
+
+int kiln_options_parse_warm(struct kiln_options *o, int argc, char **argv, struct kiln_error *err)
+{
+	return parse_set(&warm_set, o, argc, argv, false, err);
+}
+
+void kiln_options_usage_warm(struct kiln_buf *out)
+{
+	usage_set(out, &warm_set);
 }

@@ -48,6 +48,14 @@ struct kiln_options {
 	/* What the build flags asked for. Its strings point into argv. */
 	struct build_options build;
 
+	/* `executor warm`: what to store. Its other flags fill build:
+	 * build_args, custom_platform, cache_dir, cache_ttl_s and pull. */
+	struct {
+		struct kiln_strvec images; /* --image */
+		const char *dockerfile;	   /* --dockerfile; NULL: none */
+		bool force;		   /* --force */
+	} warm;
+
 	/* "--use-new-run", ...: flags given that kiln accepts without effect. */
 	struct kiln_strvec noop_flags;
 	/* "--snapshotMode": deprecated spellings given, once each. */
@@ -69,6 +77,13 @@ void kiln_options_release(struct kiln_options *o);
  */
 int kiln_options_parse(struct kiln_options *o, int argc, char **argv, bool allow_args,
 		       struct kiln_error *err);
+
+/* `executor warm`'s flags (argv without the subcommand name): its own
+ * (--image, --dockerfile, --cache-dir, --force, with kaniko's warmer's short
+ * names) and the build's it shares (--build-arg, --custom-platform,
+ * --cache-ttl, the pull registry flags, logging). No operands. */
+int kiln_options_parse_warm(struct kiln_options *o, int argc, char **argv, struct kiln_error *err);
+void kiln_options_usage_warm(struct kiln_buf *out);
 
 /* Once logging is configured: a warning per deprecated spelling used and a
  * debug line per accepted no-op flag. */
