@@ -38,13 +38,13 @@
 /* --------------------------------------------------------------- the key */
 
 /* A reference and a platform in the forms the entry's name is made of. */
-struct cache_key {
+struct entry_name {
 	struct kiln_buf ref;	  /* registry_ref_format of the parsed ref */
 	struct kiln_buf platform; /* os/arch[/variant], normalised */
 	char hex[2 * KILN_SHA256_LEN + 1];
 };
 
-static int key_make(struct cache_key *k, const char *ref, const char *platform,
+static int key_make(struct entry_name *k, const char *ref, const char *platform,
 		    struct kiln_error *err)
 {
 	struct registry_ref r = REGISTRY_REF_INIT;
@@ -53,7 +53,7 @@ static int key_make(struct cache_key *k, const char *ref, const char *platform,
 	struct kiln_digest d;
 	int ret;
 
-	*k = (struct cache_key){ .ref = KILN_BUF_INIT, .platform = KILN_BUF_INIT };
+	*k = (struct entry_name){ .ref = KILN_BUF_INIT, .platform = KILN_BUF_INIT };
 	if ((ret = registry_ref_parse(&r, ref, err)) < 0)
 		goto out;
 	if (platform)
@@ -74,7 +74,7 @@ out:
 	return ret;
 }
 
-static void key_release(struct cache_key *k)
+static void key_release(struct entry_name *k)
 {
 	kiln_buf_release(&k->ref);
 	kiln_buf_release(&k->platform);
@@ -83,7 +83,7 @@ static void key_release(struct cache_key *k)
 int base_cache_entry_dir(struct kiln_buf *out, const char *cache_dir, const char *ref,
 			 const char *platform, struct kiln_error *err)
 {
-	struct cache_key k;
+	struct entry_name k;
 	int ret = key_make(&k, ref, platform, err);
 
 	if (ret == 0)
@@ -211,7 +211,7 @@ out:
 }
 
 /* Read and check the entry at e->layout_dir. */
-static int read_entry(struct base_cache_entry *e, const struct cache_key *k, struct kiln_error *err)
+static int read_entry(struct base_cache_entry *e, const struct entry_name *k, struct kiln_error *err)
 {
 	struct image_index ix = IMAGE_INDEX_INIT;
 	struct kiln_buf path = KILN_BUF_INIT, text = KILN_BUF_INIT;
@@ -251,7 +251,7 @@ out:
 
 /* Look up k: *found false when there is no entry or it has expired. */
 static int lookup_key(struct base_cache_entry *out, bool *found, const char *cache_dir,
-		      const struct cache_key *k, int64_t ttl_s, struct kiln_error *err)
+		      const struct entry_name *k, int64_t ttl_s, struct kiln_error *err)
 {
 	struct base_cache_entry e = { .layout_dir = xasprintf("%s/%s", cache_dir, k->hex) };
 	struct stat st;
@@ -279,7 +279,7 @@ static int lookup_key(struct base_cache_entry *out, bool *found, const char *cac
 int base_cache_lookup(struct base_cache_entry *out, bool *found, const char *cache_dir,
 		      const char *ref, const char *platform, int64_t ttl_s, struct kiln_error *err)
 {
-	struct cache_key k;
+	struct entry_name k;
 	int ret;
 
 	*found = false;
@@ -502,7 +502,7 @@ static int pull_blobs(struct registry_client *c, const struct registry_ref *ref,
 }
 
 static int write_index(const char *dir, const struct registry_manifest *m,
-		       const struct cache_key *k, int64_t created, struct kiln_error *err)
+		       const struct entry_name *k, int64_t created, struct kiln_error *err)
 {
 	struct image_index ix = IMAGE_INDEX_INIT;
 	struct image_descriptor d = { .media_type = m->media_type,
@@ -552,7 +552,7 @@ struct pulled {
 /* The whole layout in dir (an empty directory), every file and directory
  * synced, so that a rename makes a complete entry. */
 static int pull_layout(struct pulled *out, struct registry_client *c, const char *dir,
-		       const struct registry_ref *ref, const struct cache_key *k,
+		       const struct registry_ref *ref, const struct entry_name *k,
 		       struct kiln_error *err)
 {
 	struct registry_manifest m = REGISTRY_MANIFEST_INIT;
@@ -602,7 +602,7 @@ out:
 
 struct store {
 	const char *cache_dir;
-	struct cache_key key;
+	struct entry_name key;
 	char *final; /* <cache_dir>/<hex> */
 	char *tmp;   /* the temporary directory, NULL once it is gone or published */
 	int tmp_fd;  /* holds the lock on tmp */

@@ -164,21 +164,6 @@ static int setup_clients(struct build *b, struct kiln_error *err)
 	return 0;
 }
 
-/* A bare --build-arg NAME takes NAME's value from the executor's
- * environment (Docker); unset there, the argument is left out. */
-static void resolve_build_args(struct kiln_strvec *out, const struct build_options *o)
-{
-	for (size_t i = 0; i < o->build_args.nr; i++) {
-		const char *a = o->build_args.v[i];
-		const char *v = strchr(a, '=') ? NULL : getenv(a);
-
-		if (strchr(a, '='))
-			kiln_strvec_push(out, a);
-		else if (v)
-			kiln_strvec_pushf(out, "%s=%s", a, v);
-	}
-}
-
 static int load_dockerfile(struct build *b, struct kiln_error *err)
 {
 	const struct build_options *o = b->o;
@@ -188,7 +173,7 @@ static int load_dockerfile(struct build *b, struct kiln_error *err)
 				     .expand = stages_expand_default };
 	int ret;
 
-	resolve_build_args(&b->build_args, o);
+	stages_resolve_build_args(&b->build_args, &o->build_args);
 	so.build_args = (const char *const *)b->build_args.v;
 	so.nr_build_args = b->build_args.nr;
 
