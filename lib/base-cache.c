@@ -211,7 +211,8 @@ out:
 }
 
 /* Read and check the entry at e->layout_dir. */
-static int read_entry(struct base_cache_entry *e, const struct entry_name *k, struct kiln_error *err)
+static int read_entry(struct base_cache_entry *e, const struct entry_name *k,
+		      struct kiln_error *err)
 {
 	struct image_index ix = IMAGE_INDEX_INIT;
 	struct kiln_buf path = KILN_BUF_INIT, text = KILN_BUF_INIT;

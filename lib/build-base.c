@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "digest.h"
 #include "error.h"
+#include "base-cache.h"
 #include "extract.h"
 #include "fileio.h"
 #include "log.h"
@@ -33,7 +34,8 @@ static int write_to_fd(void *ctx, const void *data, size_t len, struct kiln_erro
 	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
 }
 
-void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache)
+void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache,
+		     const char *file)
 {
 	if (blob_origin_find(b, d))
 		return;
@@ -41,7 +43,8 @@ void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *r
 		b->alloc_origins = b->alloc_origins ? 2 * b->alloc_origins : 16;
 		b->origins = xreallocarray(b->origins, b->alloc_origins, sizeof(*b->origins));
 	}
-	b->origins[b->nr_origins++] = (struct blob_origin){ *d, xstrdup(repo), cache };
+	b->origins[b->nr_origins++] =
+		(struct blob_origin){ *d, xstrdup(repo), cache, file ? xstrdup(file) : NULL };
 }
 
 const struct blob_origin *blob_origin_find(const struct build *b, const struct kiln_digest *d)
@@ -92,7 +95,9 @@ int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *
 		ret = kiln_err(err, KILN_ENOENT, 0, "blob %s is in no repository kiln knows", ds);
 		goto out;
 	}
-	if (o->cache && b->cache && cache_repo_blob_file(&src, b->cache, d)) {
+	if (o->file || (o->cache && b->cache && cache_repo_blob_file(&src, b->cache, d))) {
+		if (o->file)
+			kiln_buf_setstr(&src, o->file);
 		ret = copy_local(path.buf, src.buf, err);
 		goto out;
 	}
@@ -245,6 +250,88 @@ static const char *platform_for(struct build *b, const char *platform)
 	return platform ? platform : b->platform_str;
 }
 
+/* The config blob of an entry of the warmer's cache, verified. */
+static int cache_dir_config(struct image_config *out, const struct base_cache_entry *e,
+			    const struct image_descriptor *d, struct kiln_error *err)
+{
+	struct kiln_buf path = KILN_BUF_INIT, data = KILN_BUF_INIT;
+	struct kiln_digest got;
+	int ret;
+
+	base_cache_blob_path(&path, e, &d->digest);
+	if ((ret = kiln_file_read(&data, path.buf, IMAGE_CONFIG_MAX, err)) == 0) {
+		kiln_digest_of(&got, data.buf, data.len);
+		ret = kiln_digest_eq(&got, &d->digest)
+			      ? image_config_parse(out, data.buf, data.len, err)
+			      : kiln_err(err, KILN_EDIGEST, 0, "'%s' does not match its digest",
+					 path.buf);
+	}
+	kiln_buf_release(&path);
+	kiln_buf_release(&data);
+	return ret;
+}
+
+/* The image from an entry: layers are taken from the entry's files when
+ * a tree or an output needs them (the extractor verifies them then). */
+static int cache_dir_image(struct stage_image *img, struct build *b, const char *name,
+			   const struct base_cache_entry *e, struct kiln_error *err)
+{
+	struct registry_ref ref = REGISTRY_REF_INIT;
+	struct kiln_buf repo = KILN_BUF_INIT, path = KILN_BUF_INIT;
+	int ret;
+
+	if ((ret = registry_ref_parse(&ref, name, err)) < 0 ||
+	    (ret = image_manifest_parse(&img->manifest, e->manifest, e->manifest_len, err)) < 0 ||
+	    (ret = cache_dir_config(&img->config, e, &img->manifest.config, err)) < 0)
+		goto out;
+	img->docker_format = e->media_type && !strcmp(e->media_type, IMAGE_MT_DOCKER_MANIFEST);
+	registry_ref_name(&repo, &ref);
+	img->mount_from = kiln_buf_detach(&repo, NULL);
+	for (size_t i = 0; i < img->manifest.nr_layers; i++) {
+		kiln_buf_reset(&path);
+		base_cache_blob_path(&path, e, &img->manifest.layers[i].digest);
+		blob_origin_add(b, &img->manifest.layers[i].digest, name, false, path.buf);
+	}
+out:
+	registry_ref_release(&ref);
+	kiln_buf_release(&repo);
+	kiln_buf_release(&path);
+	return ret;
+}
+
+/* With --cache, a base image `executor warm` stored in --cache-dir;
+ * missing, expired or unusable, the registry has it. */
+static int base_from_cache_dir(bool *found, struct stage_image *img, struct kiln_digest *digest,
+			       struct build *b, const char *name, const char *platform)
+{
+	const struct build_options *o = b->o;
+	struct base_cache_entry e = { 0 };
+	struct kiln_error err = KILN_ERROR_INIT;
+	char ds[KILN_DIGEST_STR_SIZE];
+
+	*found = false;
+	if (!o->cache || !o->cache_dir || !*o->cache_dir || access(o->cache_dir, F_OK) < 0)
+		return 0;
+	if (base_cache_lookup(&e, found, o->cache_dir, name, platform, o->cache_ttl_s, &err) < 0 ||
+	    (*found && cache_dir_image(img, b, name, &e, &err) < 0)) {
+		kiln_warn("--cache-dir: the entry for %s cannot be used, so it is pulled: %s", name,
+			  kiln_error_msg(&err));
+		image_manifest_release(&img->manifest);
+		image_config_release(&img->config);
+		img->manifest = (struct image_manifest)IMAGE_MANIFEST_INIT;
+		memset(&img->config, 0, sizeof(img->config));
+		*found = false;
+	}
+	if (*found) {
+		*digest = e.manifest_digest;
+		kiln_digest_format(ds, digest);
+		kiln_info("Found image %s (%s) in the cache dir %s", name, ds, o->cache_dir);
+	}
+	base_cache_entry_release(&e);
+	kiln_error_release(&err);
+	return 0;
+}
+
 int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct build *b,
 		    const char *name, const char *platform, struct kiln_error *err)
 {
@@ -253,9 +340,14 @@ int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct 
 	struct kiln_buf repo = KILN_BUF_INIT;
 	struct timespec t0;
 	char ds[KILN_DIGEST_STR_SIZE];
+	struct kiln_digest d;
+	bool cached;
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	base_from_cache_dir(&cached, img, digest ? digest : &d, b, name, platform_for(b, platform));
+	if (cached)
+		return 0;
 	if ((ret = registry_ref_parse(&ref, name, err)) < 0 ||
 	    (ret = registry_manifest_get(&m, b->pull, &ref, platform_for(b, platform), err)) < 0 ||
 	    (ret = image_manifest_parse(&img->manifest, m.data, m.len, err)) < 0 ||
@@ -265,7 +357,7 @@ int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct 
 	registry_ref_name(&repo, &ref);
 	img->mount_from = kiln_buf_detach(&repo, NULL);
 	for (size_t i = 0; i < img->manifest.nr_layers; i++)
-		blob_origin_add(b, &img->manifest.layers[i].digest, name, false);
+		blob_origin_add(b, &img->manifest.layers[i].digest, name, false, NULL);
 	if (digest)
 		*digest = m.digest;
 	kiln_digest_format(ds, &m.digest);

@@ -45,6 +45,7 @@ struct blob_origin {
 	struct kiln_digest digest;
 	char *repo; /* as the user named it, so mirrors apply */
 	bool cache; /* fetched with the cache's client */
+	char *file; /* on this machine (the warmer's base-image cache), or NULL */
 };
 
 struct build {
@@ -167,8 +168,10 @@ int base_image_load(struct stage_image *img, struct kiln_digest *digest, struct 
 /* An image for COPY --from=<image>: pulled, unpacked into a directory. */
 int base_image_tree(char **dir, struct build *b, const char *ref, struct kiln_error *err);
 
-/* Remember where blob d can be fetched from. */
-void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache);
+/* Remember where blob d can be fetched from (file: a copy on this
+ * machine, tried first; may be NULL). */
+void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache,
+		     const char *file);
 const struct blob_origin *blob_origin_find(const struct build *b, const struct kiln_digest *d);
 /* Fetch the blobs of the layers that the blob store lacks, several at once. */
 int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,

@@ -463,7 +463,7 @@ static int cache_apply(struct stage_run *sr, const struct instr_ops *ops,
 		image_manifest_add_layer(&sr->img->manifest, hit->layer.media_type,
 					 &hit->layer.digest, hit->layer.size);
 		image_config_add_diff_id(&sr->img->config, &hit->layer.diff_id);
-		blob_origin_add(b, &hit->layer.digest, cache_repo_name(b->cache), true);
+		blob_origin_add(b, &hit->layer.digest, cache_repo_name(b->cache), true, NULL);
 	}
 	/* WORKDIR also sets the config: that part runs, its mkdir does not */
 	if (in->kw == DOCKERFILE_WORKDIR) {

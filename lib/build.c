@@ -315,8 +315,10 @@ static void build_release(struct build *b)
 	context_release(&b->ctx);
 	cache_repo_free(b->cache);
 	registry_client_free(b->cache_client);
-	for (size_t i = 0; i < b->nr_origins; i++)
+	for (size_t i = 0; i < b->nr_origins; i++) {
 		free(b->origins[i].repo);
+		free(b->origins[i].file);
+	}
 	free(b->origins);
 	registry_client_free(b->pull);
 	registry_client_free(b->push);
