@@ -26,8 +26,7 @@ struct hash_walk {
 	struct kiln_dockerignore *exclude;
 	copy_hash_fn fn;
 	void *ctx;
-	struct copy_link *links; /* inode -> first path, for hardlink groups */
-	size_t nr_links, alloc_links;
+	struct copy_links links; /* inode -> first path, for hardlink groups */
 };
 
 static void feed(struct hash_walk *w, const char *name, const void *data, size_t len)
@@ -74,17 +73,13 @@ static int feed_content(struct hash_walk *w, int fd, const char *rel, struct kil
 /* A second name of an inode already fed: its group is that path. */
 static bool feed_hardlink(struct hash_walk *w, const struct stat *st, const char *rel)
 {
-	for (size_t i = 0; i < w->nr_links; i++) {
-		if (w->links[i].dev == st->st_dev && w->links[i].ino == st->st_ino) {
-			feed_str(w, "hardlink", w->links[i].dest);
-			return true;
-		}
+	const struct copy_link *l = copy_links_find(&w->links, st);
+
+	if (l) {
+		feed_str(w, "hardlink", l->dest);
+		return true;
 	}
-	if (w->nr_links == w->alloc_links) {
-		w->alloc_links = w->alloc_links ? 2 * w->alloc_links : 16;
-		w->links = xreallocarray(w->links, w->alloc_links, sizeof(*w->links));
-	}
-	w->links[w->nr_links++] = (struct copy_link){ st->st_dev, st->st_ino, xstrdup(rel) };
+	copy_links_add(&w->links, st, rel);
 	return false;
 }
 
@@ -251,9 +246,7 @@ int copy_hash(bool *volatile_, const struct copy_spec *s, copy_hash_fn fn, void 
 		ret = hash_item(&w, &it.v[i], volatile_, err);
 out:
 	copy_items_release(&it);
-	for (size_t i = 0; i < w.nr_links; i++)
-		free(w.links[i].dest);
-	free(w.links);
+	copy_links_release(&w.links);
 	kiln_dockerignore_free(w.exclude);
 	return ret;
 }

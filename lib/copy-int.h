@@ -28,14 +28,23 @@ struct copy_link {
 	char *dest; /* relative to ROOT */
 };
 
+/* The inodes seen with nlink > 1 (hardlinks among the sources). */
+struct copy_links {
+	struct copy_link *v;
+	size_t nr, alloc;
+};
+
+const struct copy_link *copy_links_find(const struct copy_links *l, const struct stat *st);
+void copy_links_add(struct copy_links *l, const struct stat *st, const char *dest);
+void copy_links_release(struct copy_links *l);
+
 struct copy_ctx {
 	const struct copy_spec *s;
 	struct rootfs_dir root;
 	uid_t uid; /* owner of everything written: 0:0 or --chown */
 	gid_t gid;
 	struct kiln_dockerignore *exclude; /* --exclude, or NULL */
-	struct copy_link *links;
-	size_t nr_links, alloc_links;
+	struct copy_links links;
 	const char *src_name; /* the source being copied, for messages */
 };
 

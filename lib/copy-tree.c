@@ -234,21 +234,29 @@ out:
 	return ret;
 }
 
-static struct copy_link *link_find(struct copy_ctx *c, const struct stat *st)
+const struct copy_link *copy_links_find(const struct copy_links *l, const struct stat *st)
 {
-	for (size_t i = 0; i < c->nr_links; i++)
-		if (c->links[i].dev == st->st_dev && c->links[i].ino == st->st_ino)
-			return &c->links[i];
+	for (size_t i = 0; i < l->nr; i++)
+		if (l->v[i].dev == st->st_dev && l->v[i].ino == st->st_ino)
+			return &l->v[i];
 	return NULL;
 }
 
-static void link_add(struct copy_ctx *c, const struct stat *st, const char *dest)
+void copy_links_add(struct copy_links *l, const struct stat *st, const char *dest)
 {
-	if (c->nr_links == c->alloc_links) {
-		c->alloc_links = c->alloc_links ? 2 * c->alloc_links : 16;
-		c->links = xreallocarray(c->links, c->alloc_links, sizeof(*c->links));
+	if (l->nr == l->alloc) {
+		l->alloc = l->alloc ? 2 * l->alloc : 16;
+		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
 	}
-	c->links[c->nr_links++] = (struct copy_link){ st->st_dev, st->st_ino, xstrdup(dest) };
+	l->v[l->nr++] = (struct copy_link){ st->st_dev, st->st_ino, xstrdup(dest) };
+}
+
+void copy_links_release(struct copy_links *l)
+{
+	for (size_t i = 0; i < l->nr; i++)
+		free(l->v[i].dest);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 /* A second name of an inode already copied: link to its copy. */
@@ -328,7 +336,7 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 	       const char *ex_rel, bool overwrite, struct kiln_error *err)
 {
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
-	struct copy_link *l;
+	const struct copy_link *l;
 	mode_t mode;
 	int fd, ret;
 
@@ -346,7 +354,7 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 	if ((ret = copy_mode(&mode, c, st->st_mode, err)) < 0)
 		return ret;
 	if (S_ISREG(st->st_mode)) {
-		if (st->st_nlink > 1 && (l = link_find(c, st)))
+		if (st->st_nlink > 1 && (l = copy_links_find(&c->links, st)))
 			return hardlink(c, l, dst_dfd, dname, err);
 		fd = src_fd >= 0 ? src_fd
 				 : openat(src_dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -356,7 +364,7 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 		if (fd != src_fd)
 			close(fd);
 		if (ret == 0 && st->st_nlink > 1)
-			link_add(c, st, dst_rel);
+			copy_links_add(&c->links, st, dst_rel);
 		return ret;
 	}
 	if (S_ISSOCK(st->st_mode)) {

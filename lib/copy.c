@@ -551,9 +551,7 @@ int copy_run(const struct copy_spec *s, struct kiln_error *err)
 	ret = 0;
 out:
 	copy_items_release(&it);
-	for (size_t i = 0; i < c.nr_links; i++)
-		free(c.links[i].dest);
-	free(c.links);
+	copy_links_release(&c.links);
 	kiln_dockerignore_free(c.exclude);
 	kiln_buf_release(&dest_rel);
 	return ret;

@@ -56,6 +56,19 @@ static int stage_tree(char **dir, struct build *b, size_t index, struct kiln_err
 	return 0;
 }
 
+/* --from's value expanded, and the earlier stage it names (*idx), or -1
+ * for an image. */
+static int from_target(char **name, ssize_t *idx, struct stage_run *sr, const char *from,
+		       struct kiln_error *err)
+{
+	int ret = stage_expand(name, sr, from, err);
+
+	*idx = ret < 0 ? -1 : stages_find(&sr->b->st, *name);
+	if (*idx >= 0 && (size_t)*idx >= sr->stage->index)
+		*idx = -1;
+	return ret;
+}
+
 static int open_from(struct copy_step *cs, struct stage_run *sr, const char *from,
 		     struct kiln_error *err)
 {
@@ -64,10 +77,9 @@ static int open_from(struct copy_step *cs, struct stage_run *sr, const char *fro
 	ssize_t idx;
 	int ret;
 
-	if ((ret = stage_expand(&name, sr, from, err)) < 0)
+	if ((ret = from_target(&name, &idx, sr, from, err)) < 0)
 		return ret;
-	idx = stages_find(&b->st, name);
-	if (idx >= 0 && (size_t)idx < sr->stage->index)
+	if (idx >= 0)
 		ret = stage_tree(&cs->from_dir, b, (size_t)idx, err);
 	else
 		ret = base_image_tree(&cs->from_dir, b, name, err);
@@ -274,10 +286,9 @@ static int key_from(struct cache_key *k, struct stage_run *sr, const char *from,
 	ssize_t idx;
 	int ret;
 
-	if ((ret = stage_expand(&name, sr, from, err)) < 0)
+	if ((ret = from_target(&name, &idx, sr, from, err)) < 0)
 		return ret;
-	idx = stages_find(&b->st, name);
-	if (idx >= 0 && (size_t)idx < sr->stage->index) {
+	if (idx >= 0) {
 		const struct kiln_digest *d = &b->images[idx].key;
 
 		cache_key_add(k, "from-stage", d->sha256, sizeof(d->sha256));
