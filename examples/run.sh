@@ -3,7 +3,8 @@
 # install the packages, build the executor, start a local registry on
 # 127.0.0.1, make the busybox base image locally and push it there, build
 # examples/hello (a two-stage Dockerfile: COPY, RUN, ENV, USER, WORKDIR,
-# CMD) with the executor and push it, then check the result with skopeo and
+# CMD) with the executor and push it, build it again from the layer cache
+# (every step a hit, the same digest), then check the result with skopeo and
 # umoci and run the image's command. Prints each step.
 set -euo pipefail
 
@@ -47,8 +48,24 @@ step "building examples/hello with the executor and pushing it to $image"
 	--build-arg BASE="$KILN_REGISTRY/library/busybox:latest" \
 	--destination="$image" \
 	--digest-file="$work/digest" \
+	--cache --cache-copy-layers --reproducible \
 	--rootfs="$work/root" --kiln-dir="$work/kiln"
 echo "pushed $image@$(cat "$work/digest")"
+
+step "building it again, as a new CI job would: every step comes from the cache"
+# a fresh ROOT and kiln dir: the registry is all the two builds share
+./build/executor \
+	--context=dir://"$src/examples/hello" \
+	--dockerfile=Dockerfile \
+	--build-arg BASE="$KILN_REGISTRY/library/busybox:latest" \
+	--destination="$image" \
+	--digest-file="$work/digest2" \
+	--cache --cache-copy-layers --reproducible \
+	--rootfs="$work/root2" --kiln-dir="$work/kiln2" 2>&1 | tee "$work/rebuild.log" |
+	grep -E 'caching version|No cached layer|fully cached|Cache:' || true
+grep -q 'Cache: [1-9][0-9]* hits, 0 misses' "$work/rebuild.log" || kiln_die "the rebuild missed the cache"
+[[ $(cat "$work/digest2") == "$(cat "$work/digest")" ]] || kiln_die "the rebuild's digest differs"
+echo "same image: $(cat "$work/digest2")"
 
 step "the pushed image, as skopeo sees it"
 skopeo inspect --tls-verify=false "docker://$image" | jq '{Digest, Architecture, Os, Layers}'
