@@ -13,8 +13,10 @@
 # kaniko (#2214, #946): its own /etc/hosts, a /var/mail directory with
 # /var/spool/mail -> ../mail, and /var/run -> /run. The pushed image must
 # hold the build's files and none of /kiln, /workspace, the secret, /proc
-# or /sys contents, or the bound host files. The same build with --rootfs is
-# timed next to the pod build.
+# or /sys contents, or the bound host files. Both builds use --cache: a
+# second, fresh pod then gets every step from the registry and unpacks
+# nothing over its "/". The same build with --rootfs is timed next to the
+# pod build.
 set -euo pipefail
 # shellcheck source=test/tools/lib.sh
 . "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
@@ -64,13 +66,17 @@ DOCKERFILE
 echo app >"$ctx/app.txt"
 
 # --- the pod: the kiln image, assembled ------------------------------------------
+# make_pod DIR: a fresh copy of the kiln image's filesystem.
+make_pod() {
+	mkdir -p "$1"/{kiln/.docker,kiln/ssl/certs,workspace,proc,sys,dev,etc} \
+		"$1/var/run/secrets/kubernetes.io/serviceaccount"
+	install -m 0755 "$exe" "$1/kiln/executor"
+	install -m 0644 /etc/ssl/certs/ca-certificates.crt "$1/kiln/ssl/certs/ca-certificates.crt"
+	: >"$1/etc/hosts"
+	: >"$1/etc/resolv.conf"
+}
 pod=$work/pod
-mkdir -p "$pod"/{kiln/.docker,kiln/ssl/certs,workspace,proc,sys,dev,etc} \
-	"$pod/var/run/secrets/kubernetes.io/serviceaccount"
-install -m 0755 "$exe" "$pod/kiln/executor"
-install -m 0644 /etc/ssl/certs/ca-certificates.crt "$pod/kiln/ssl/certs/ca-certificates.crt"
-: >"$pod/etc/hosts"
-: >"$pod/etc/resolv.conf"
+make_pod "$pod"
 # What the kubelet binds: files with markers no image may contain.
 mkdir -p "$work/host/secret"
 printf '127.0.0.1\tlocalhost\n10.9.9.9\tpod-hosts-marker\n' >"$work/host/hosts"
@@ -79,10 +85,11 @@ secret=token-$RANDOM$RANDOM-not-for-images
 printf '%s' "$secret" >"$work/host/secret/token"
 printf 'default' >"$work/host/secret/namespace"
 
-# pod_run LOG: run the pod; the executor's output goes to LOG.
+# pod_run POD TAG: run the pod (its layer cache in $reg/pod/app/cache) to push
+# $reg/pod/app:TAG.
 pod_run() {
 	env -u KILN_FORBID_ROOT_SLASH unshare --mount --pid --fork /bin/sh -ec '
-		pod=$1 ctx=$2 host=$3 reg=$4 chroot_cmd=$5
+		pod=$1 ctx=$2 host=$3 reg=$4 chroot_cmd=$5 tag=$6
 		mount --make-rprivate /
 		mount -t proc proc "$pod/proc"
 		mount -t sysfs -o ro sysfs "$pod/sys"
@@ -95,14 +102,14 @@ pod_run() {
 			DOCKER_CONFIG=/kiln/.docker/ SSL_CERT_FILE=/kiln/ssl/certs/ca-certificates.crt \
 			KUBERNETES_SERVICE_HOST=10.96.0.1 KUBERNETES_SERVICE_PORT=443 \
 			"$chroot_cmd" "$pod" /kiln/executor --context=dir:///workspace \
-			--dockerfile=Dockerfile --destination="$reg/pod/app:1" \
-			--digest-file=/kiln/digest
-	' sh "$pod" "$ctx" "$work/host" "$reg" "$chroot_cmd"
+			--dockerfile=Dockerfile --destination="$reg/pod/app:$tag" \
+			--digest-file=/kiln/digest --cache --cache-copy-layers
+	' sh "$1" "$ctx" "$work/host" "$reg" "$chroot_cmd" "$2"
 }
 
 t0=$(date +%s.%N)
 code=0
-pod_run >"$work/pod.log" 2>&1 || code=$?
+pod_run "$pod" 1 >"$work/pod.log" 2>&1 || code=$?
 t1=$(date +%s.%N)
 [[ $code == 0 ]] || kiln_die "the build in the pod failed ($code):"$'\n'"$(tail -n 20 "$work/pod.log")"
 pod_time=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
@@ -147,6 +154,19 @@ done
 kiln_assert_eq "" "$(cat "$pod/etc/hosts")" "the pod's own /etc/hosts under the bind mount"
 grep -q pod-hosts-marker "$work/host/hosts" || kiln_die "the build changed the bound /etc/hosts"
 [[ -x $pod/kiln/executor ]] || kiln_die "the build removed /kiln/executor from the pod"
+
+# --- a second pod: the same build, every step from the cache ---------------------
+make_pod "$work/pod2"
+pod_run "$work/pod2" 2 >"$work/pod2.log" 2>&1 ||
+	kiln_die "the cached build in the second pod failed:"$'\n'"$(tail -n 20 "$work/pod2.log")"
+grep -q 'Cache: 3 hits, 0 misses, 0 entries pushed' "$work/pod2.log" ||
+	kiln_die "the second pod missed the cache: $(grep -E 'cach|Cache' "$work/pod2.log")"
+grep -q 'Stage 0 is fully cached: nothing unpacked' "$work/pod2.log" ||
+	kiln_die "the second pod unpacked its base"
+[[ ! -e $work/pod2/bin/busybox ]] || kiln_die "the fully cached build unpacked the base over /"
+kiln_assert_eq "$(kiln_skopeo inspect --tls-verify=false "docker://$reg/pod/app:1" | jq -c .Layers)" \
+	"$(kiln_skopeo inspect --tls-verify=false "docker://$reg/pod/app:2" | jq -c .Layers)" \
+	"the cached build's layers"
 
 # --- the same build with --rootfs, timed ----------------------------------------
 t0=$(date +%s.%N)
