@@ -349,6 +349,8 @@ static int collect(struct entries *l, const struct snapshot_changes *c, struct k
 struct link_slot {
 	uint64_t dev, ino;
 	char *name; /* NULL: empty slot */
+	struct snapshot_hash content; /* of the first entry, when learned */
+	bool hashed;
 };
 
 struct links {
@@ -385,9 +387,10 @@ static void links_grow(struct links *m)
 	*m = bigger;
 }
 
-/* The name the inode was first written under, or NULL after recording
- * name as its first. */
-static const char *links_first(struct links *m, const struct stat *st, const char *name)
+/* The slot of the inode's first entry, or NULL after recording name as
+ * its first. */
+static const struct link_slot *links_first(struct links *m, const struct stat *st,
+					   const char *name)
 {
 	struct link_slot *s;
 
@@ -395,10 +398,25 @@ static const char *links_first(struct links *m, const struct stat *st, const cha
 		links_grow(m);
 	s = links_slot(m, st->st_dev, st->st_ino);
 	if (s->name)
-		return s->name;
-	*s = (struct link_slot){ st->st_dev, st->st_ino, xstrdup(name) };
+		return s;
+	*s = (struct link_slot){ .dev = st->st_dev, .ino = st->st_ino, .name = xstrdup(name) };
 	m->nr++;
 	return NULL;
+}
+
+/* Remember the content hash of an inode written first under a name. */
+static void links_set_hash(struct links *m, const struct stat *st,
+			   const struct snapshot_hash *content)
+{
+	struct link_slot *s;
+
+	if (!m->size)
+		return;
+	s = links_slot(m, st->st_dev, st->st_ino);
+	if (s->name) {
+		s->content = *content;
+		s->hashed = true;
+	}
 }
 
 static void links_release(struct links *m)
@@ -575,9 +593,10 @@ static int put_header(struct tar_ctx *t, const struct layer_tar_entry *e, struct
 }
 
 /* Copy exactly the size the header announced; a file that shrank or grew
- * since its stat would make the tar lie, so it fails the layer. */
+ * since its stat would make the tar lie, so it fails the layer. h (when
+ * not NULL) hashes the bytes as they go by. */
 static int copy_content(struct tar_ctx *t, int fd, uint64_t size, const char *path,
-			struct kiln_error *err)
+			struct snapshot_hasher *h, struct kiln_error *err)
 {
 	uint64_t left = size;
 	ssize_t n;
@@ -593,6 +612,8 @@ static int copy_content(struct tar_ctx *t, int fd, uint64_t size, const char *pa
 					      : "'%s' shrank while the layer was written",
 					path);
 		left -= (uint64_t)n;
+		if (h)
+			snapshot_hasher_update(h, t->chunk, (size_t)n);
 		ret = kiln_writer_write(t->out, t->chunk, (size_t)n, err);
 	}
 	if (ret == 0 && read(fd, t->chunk, 1) > 0)
@@ -609,10 +630,23 @@ static int write_whiteout(struct tar_ctx *t, const char *path, struct kiln_error
 	return put_header(t, &e, err);
 }
 
+/* Hand the hash of the file just read to the snapshot, with the stat it
+ * was read under (snapshot_learn keeps it only if the walk saw the same). */
+static void learn(struct tar_ctx *t, const char *path, const struct stat *st,
+		  const struct snapshot_hash *content)
+{
+	struct snapshot_stat ss;
+
+	snapshot_stat_from_stat(&ss, st);
+	snapshot_learn(t->opts->learn, path, &ss, content);
+}
+
 static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st,
 		      const char *path, struct kiln_error *err)
 {
 	int fd = open_beneath(t->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct snapshot_hasher *h = NULL;
+	struct snapshot_hash content;
 	struct stat now;
 	int ret;
 
@@ -624,9 +658,18 @@ static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, const struct
 		close(fd);
 		return kiln_err(err, KILN_EIO, 0, "'%s' changed while the layer was written", path);
 	}
+	if (t->opts->learn)
+		h = snapshot_hasher_new();
 	ret = put_header(t, e, err);
 	if (ret == 0)
-		ret = copy_content(t, fd, e->size, path, err);
+		ret = copy_content(t, fd, e->size, path, h, err);
+	if (ret == 0 && h) {
+		snapshot_hasher_finish(steal_ptr(&h), &content);
+		learn(t, path, &now, &content);
+		if (now.st_nlink > 1)
+			links_set_hash(&t->links, &now, &content);
+	}
+	snapshot_hasher_free(h);
 	close(fd);
 	return ret;
 }
@@ -645,10 +688,12 @@ static void fill_entry(struct layer_tar_entry *e, const struct tar_ctx *t, const
 	}
 }
 
-/* A later path of an inode already in the layer becomes a link to it. */
-static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st)
+/* A later path of an inode already in the layer becomes a link to it;
+ * the content hash learned for the first path holds for this one. */
+static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st,
+			const char *path)
 {
-	const char *first;
+	const struct link_slot *first;
 
 	if (S_ISDIR(st->st_mode) || st->st_nlink < 2)
 		return false;
@@ -656,9 +701,11 @@ static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const stru
 	if (!first)
 		return false;
 	e->type = '1';
-	e->linkname = first;
+	e->linkname = first->name;
 	e->size = 0;
 	e->nr_xattrs = 0; /* the inode's, already with the first entry */
+	if (t->opts->learn && first->hashed && S_ISREG(st->st_mode))
+		learn(t, path, st, &first->content);
 	return true;
 }
 
@@ -687,7 +734,7 @@ static int write_path(struct tar_ctx *t, const struct entry *en, struct kiln_err
 	if (S_ISDIR(st.st_mode))
 		kiln_buf_addch(&name, '/');
 	e.name = name.buf;
-	if (as_hardlink(t, &e, &st)) {
+	if (as_hardlink(t, &e, &st, en->path)) {
 		ret = put_header(t, &e, err);
 		goto out;
 	}
