@@ -162,13 +162,16 @@ static int commit_layer(struct stage_run *sr, const struct snapshot_changes *cha
 {
 	struct build *b = sr->b;
 	struct kiln_buf tmp = KILN_BUF_INIT, path = KILN_BUF_INIT;
+	/* the layer hands the hashes of the files it reads to the snapshot */
+	struct layer_options lo = b->layer;
 	struct layer_info info;
 	struct timespec t0;
 	int ret;
 
+	lo.learn = sr->snap;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	kiln_buf_addf(&tmp, "%s/layer-%zu.tmp", b->work_dir, b->step);
-	ret = layer_write_file(&info, b->root_fd, changes, tmp.buf, &b->layer, err);
+	ret = layer_write_file(&info, b->root_fd, changes, tmp.buf, &lo, err);
 	if (ret <= 0) {
 		image_history_add(b, sr->img, created_by, true);
 		if (ret == 0)
@@ -204,7 +207,8 @@ static int take_snapshot(struct stage_run *sr, const char *created_by, struct ki
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((ret = snapshot_take(&changes, sr->snap, err)) < 0)
+	/* the files commit_layer() reads anyway are not read twice */
+	if ((ret = snapshot_take_deferred(&changes, sr->snap, err)) < 0)
 		return ret;
 	kiln_info("Snapshot: %zu changed paths in %.2fs", changes.nr, build_elapsed(&t0));
 	ret = commit_layer(sr, &changes, created_by, err);

@@ -209,6 +209,7 @@ enum entry_kind {
 struct entry {
 	char *path; /* from ROOT with a leading '/'; a whiteout's is its own name */
 	char kind;
+	uint32_t mode; /* the type the snapshot saw (S_IFDIR for parents) */
 };
 
 struct entries {
@@ -216,13 +217,13 @@ struct entries {
 	size_t nr, alloc;
 };
 
-static void entries_add(struct entries *l, char *path, char kind)
+static void entries_add(struct entries *l, char *path, char kind, uint32_t mode)
 {
 	if (l->nr == l->alloc) {
 		l->alloc = l->alloc ? st_mult(l->alloc, 2) : 64;
 		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
 	}
-	l->v[l->nr++] = (struct entry){ path, kind };
+	l->v[l->nr++] = (struct entry){ path, kind, mode };
 }
 
 static void entries_release(struct entries *l)
@@ -251,7 +252,7 @@ static void add_parents(struct entries *l, const char *path, const char *prev)
 		size_t len = (size_t)(s - path);
 
 		if (!at_or_below(prev, path, len))
-			entries_add(l, xstrndup(path, len), ENTRY_PARENT);
+			entries_add(l, xstrndup(path, len), ENTRY_PARENT, S_IFDIR);
 	}
 }
 
@@ -329,12 +330,13 @@ static int collect(struct entries *l, const struct snapshot_changes *c, struct k
 					p);
 		add_parents(l, p, prev);
 		if (c->v[i].kind == 'D') {
-			entries_add(l, whiteout_path(p), ENTRY_WHITEOUT);
+			entries_add(l, whiteout_path(p), ENTRY_WHITEOUT, 0);
 		} else {
-			entries_add(l, xstrdup(p), ENTRY_CHANGED);
+			entries_add(l, xstrdup(p), ENTRY_CHANGED, c->v[i].mode);
 			/* a directory made anew: hide what lower layers had in it */
 			if (S_ISDIR(c->v[i].mode) && (c->v[i].why & SNAPSHOT_REPLACED))
-				entries_add(l, xasprintf("%s/" WHITEOUT_OPAQUE, p), ENTRY_WHITEOUT);
+				entries_add(l, xasprintf("%s/" WHITEOUT_OPAQUE, p), ENTRY_WHITEOUT,
+					    0);
 		}
 		prev = p;
 	}
@@ -349,6 +351,8 @@ static int collect(struct entries *l, const struct snapshot_changes *c, struct k
 struct link_slot {
 	uint64_t dev, ino;
 	char *name; /* NULL: empty slot */
+	struct snapshot_hash content; /* of the first entry, when learned */
+	bool hashed;
 };
 
 struct links {
@@ -385,9 +389,10 @@ static void links_grow(struct links *m)
 	*m = bigger;
 }
 
-/* The name the inode was first written under, or NULL after recording
- * name as its first. */
-static const char *links_first(struct links *m, const struct stat *st, const char *name)
+/* The slot of the inode's first entry, or NULL after recording name as
+ * its first. */
+static const struct link_slot *links_first(struct links *m, const struct stat *st,
+					   const char *name)
 {
 	struct link_slot *s;
 
@@ -395,10 +400,25 @@ static const char *links_first(struct links *m, const struct stat *st, const cha
 		links_grow(m);
 	s = links_slot(m, st->st_dev, st->st_ino);
 	if (s->name)
-		return s->name;
-	*s = (struct link_slot){ st->st_dev, st->st_ino, xstrdup(name) };
+		return s;
+	*s = (struct link_slot){ .dev = st->st_dev, .ino = st->st_ino, .name = xstrdup(name) };
 	m->nr++;
 	return NULL;
+}
+
+/* Remember the content hash of an inode written first under a name. */
+static void links_set_hash(struct links *m, const struct stat *st,
+			   const struct snapshot_hash *content)
+{
+	struct link_slot *s;
+
+	if (!m->size)
+		return;
+	s = links_slot(m, st->st_dev, st->st_ino);
+	if (s->name) {
+		s->content = *content;
+		s->hashed = true;
+	}
 }
 
 static void links_release(struct links *m)
@@ -471,11 +491,31 @@ static void xattrs_release(struct xattrs *x)
 	memset(x, 0, sizeof(*x));
 }
 
-static int xattr_value(struct layer_xattr *out, const char *proc, const char *name,
+/* fd opened for reading (readable) is asked directly; an O_PATH fd,
+ * which the f*xattr calls refuse, through /proc/self/fd/N, whose
+ * following reaches the inode itself, symlinks too. */
+struct xattr_src {
+	int fd;
+	bool readable;
+	char proc[64];
+};
+
+static ssize_t src_list(const struct xattr_src *src, char *list, size_t size)
+{
+	return src->readable ? flistxattr(src->fd, list, size) : listxattr(src->proc, list, size);
+}
+
+static ssize_t src_get(const struct xattr_src *src, const char *name, void *val, size_t size)
+{
+	return src->readable ? fgetxattr(src->fd, name, val, size)
+			     : getxattr(src->proc, name, val, size);
+}
+
+static int xattr_value(struct layer_xattr *out, const struct xattr_src *src, const char *name,
 		       const char *path, struct kiln_error *err)
 {
 	char *val = xmalloc(XATTR_VALUE_CAP);
-	ssize_t n = getxattr(proc, name, val, XATTR_VALUE_CAP);
+	ssize_t n = src_get(src, name, val, XATTR_VALUE_CAP);
 
 	if (n < 0) {
 		free(val);
@@ -487,17 +527,17 @@ static int xattr_value(struct layer_xattr *out, const char *proc, const char *na
 
 /* The xattrs of the file behind fd, sorted by name: the order the file
  * system lists them in is not stable across copies of the tree. */
-static int read_xattrs(struct xattrs *x, int fd, const char *path, struct kiln_error *err)
+static int read_xattrs(struct xattrs *x, int fd, bool readable, const char *path,
+		       struct kiln_error *err)
 {
-	/* following /proc/self/fd/N reaches the inode itself, symlinks too */
-	char proc[64];
+	struct xattr_src src = { .fd = fd, .readable = readable };
 	ssize_t len;
 	size_t total = 0;
 	int ret = 0;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	snprintf(src.proc, sizeof(src.proc), "/proc/self/fd/%d", fd);
 	x->list = xmalloc(XATTR_LIST_CAP);
-	len = listxattr(proc, x->list, XATTR_LIST_CAP);
+	len = src_list(&src, x->list, XATTR_LIST_CAP);
 	if (len < 0 && errno != ENOTSUP)
 		return kiln_err(err, KILN_EIO, errno, "list xattrs of '%s' (is /proc mounted?)",
 				path);
@@ -507,7 +547,7 @@ static int read_xattrs(struct xattrs *x, int fd, const char *path, struct kiln_e
 		if (skip_xattr(name))
 			continue;
 		x->v = xreallocarray(x->v, x->nr + 1, sizeof(*x->v));
-		if ((ret = xattr_value(&x->v[x->nr], proc, name, path, err)) < 0)
+		if ((ret = xattr_value(&x->v[x->nr], &src, name, path, err)) < 0)
 			break;
 		total += x->v[x->nr++].len;
 		if (total > XATTR_TOTAL_CAP)
@@ -575,16 +615,21 @@ static int put_header(struct tar_ctx *t, const struct layer_tar_entry *e, struct
 }
 
 /* Copy exactly the size the header announced; a file that shrank or grew
- * since its stat would make the tar lie, so it fails the layer. */
+ * since its stat would make the tar lie, so it fails the layer. h (when
+ * not NULL) hashes the bytes as they go by. */
 static int copy_content(struct tar_ctx *t, int fd, uint64_t size, const char *path,
-			struct kiln_error *err)
+			struct snapshot_hasher *h, struct kiln_error *err)
 {
 	uint64_t left = size;
+	bool at_end = false;
 	ssize_t n;
 	int ret = 0;
 
 	while (left && ret == 0) {
-		n = read(fd, t->chunk, left < READ_CHUNK ? (size_t)left : READ_CHUNK);
+		/* a byte more than is left, so the read of the end tells
+		 * whether the file grew (a short read of a regular file is
+		 * its end) and small files take one read, not two */
+		n = read(fd, t->chunk, left < READ_CHUNK ? (size_t)left + 1 : READ_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -592,10 +637,16 @@ static int copy_content(struct tar_ctx *t, int fd, uint64_t size, const char *pa
 					n < 0 ? "read '%s'"
 					      : "'%s' shrank while the layer was written",
 					path);
+		if ((uint64_t)n > left)
+			return kiln_err(err, KILN_EIO, 0, "'%s' grew while the layer was written",
+					path);
+		at_end = (uint64_t)n == left && left < READ_CHUNK;
 		left -= (uint64_t)n;
+		if (h)
+			snapshot_hasher_update(h, t->chunk, (size_t)n);
 		ret = kiln_writer_write(t->out, t->chunk, (size_t)n, err);
 	}
-	if (ret == 0 && read(fd, t->chunk, 1) > 0)
+	if (ret == 0 && !at_end && read(fd, t->chunk, 1) > 0)
 		return kiln_err(err, KILN_EIO, 0, "'%s' grew while the layer was written", path);
 	pad_block(&t->hdr, (size_t)(size % LAYER_TAR_BLOCK));
 	return ret < 0 ? ret : flush_hdr(t, err);
@@ -609,25 +660,52 @@ static int write_whiteout(struct tar_ctx *t, const char *path, struct kiln_error
 	return put_header(t, &e, err);
 }
 
-static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st,
-		      const char *path, struct kiln_error *err)
+/* Hand the hash of the file just read to the snapshot, with the stat it
+ * was read under (snapshot_learn keeps it only if the walk saw the same). */
+static void learn(struct tar_ctx *t, const char *path, const struct stat *st,
+		  const struct snapshot_hash *content)
 {
-	int fd = open_beneath(t->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct snapshot_stat ss;
+
+	snapshot_stat_from_stat(&ss, st);
+	snapshot_learn(t->opts->learn, path, &ss, content);
+}
+
+/* The header and content of a regular file; rfd is the file opened for
+ * reading as stat'ed in st, or -1 to open it here. */
+static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, int rfd,
+		      const struct stat *st, const char *path, struct kiln_error *err)
+{
+	int fd = rfd >= 0 ? rfd : open_beneath(t->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct snapshot_hasher *h = NULL;
+	struct snapshot_hash content;
 	struct stat now;
 	int ret;
 
 	if (fd < 0)
 		return kiln_err(err, KILN_EIO, errno, "open '%s'", path);
-	/* the same inode as stat'ed, still a regular file */
-	if (fstat(fd, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev ||
-	    !S_ISREG(now.st_mode)) {
+	if (fd == rfd) {
+		now = *st;
+	} else if (fstat(fd, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev ||
+		   !S_ISREG(now.st_mode)) {
+		/* the same inode as stat'ed, still a regular file */
 		close(fd);
 		return kiln_err(err, KILN_EIO, 0, "'%s' changed while the layer was written", path);
 	}
+	if (t->opts->learn)
+		h = snapshot_hasher_new();
 	ret = put_header(t, e, err);
 	if (ret == 0)
-		ret = copy_content(t, fd, e->size, path, err);
-	close(fd);
+		ret = copy_content(t, fd, e->size, path, h, err);
+	if (ret == 0 && h) {
+		snapshot_hasher_finish(steal_ptr(&h), &content);
+		learn(t, path, &now, &content);
+		if (now.st_nlink > 1)
+			links_set_hash(&t->links, &now, &content);
+	}
+	snapshot_hasher_free(h);
+	if (fd != rfd)
+		close(fd);
 	return ret;
 }
 
@@ -645,10 +723,12 @@ static void fill_entry(struct layer_tar_entry *e, const struct tar_ctx *t, const
 	}
 }
 
-/* A later path of an inode already in the layer becomes a link to it. */
-static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st)
+/* A later path of an inode already in the layer becomes a link to it;
+ * the content hash learned for the first path holds for this one. */
+static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const struct stat *st,
+			const char *path)
 {
-	const char *first;
+	const struct link_slot *first;
 
 	if (S_ISDIR(st->st_mode) || st->st_nlink < 2)
 		return false;
@@ -656,10 +736,41 @@ static bool as_hardlink(struct tar_ctx *t, struct layer_tar_entry *e, const stru
 	if (!first)
 		return false;
 	e->type = '1';
-	e->linkname = first;
+	e->linkname = first->name;
 	e->size = 0;
 	e->nr_xattrs = 0; /* the inode's, already with the first entry */
+	if (t->opts->learn && first->hashed && S_ISREG(st->st_mode))
+		learn(t, path, st, &first->content);
 	return true;
+}
+
+/*
+ * Open en for what the snapshot saw: a regular file or a directory is
+ * opened for reading at once (*readable), so that its xattrs and bytes
+ * come from that one fd, a file's in as few calls as can be. Anything
+ * else, or a path that is no longer of that type or cannot be read, is
+ * opened O_PATH and looked at as it is now.
+ */
+static int open_entry(bool *readable, struct stat *st, const struct tar_ctx *t,
+		      const struct entry *en)
+{
+	int flags = S_ISREG(en->mode)	? O_RDONLY | O_NONBLOCK | O_NOCTTY
+		    : S_ISDIR(en->mode) ? O_RDONLY | O_DIRECTORY
+					: 0;
+	int fd;
+
+	*readable = false;
+	if (flags && (fd = open_beneath(t->root_fd, en->path, flags)) >= 0) {
+		if (fstat(fd, st) == 0 && (st->st_mode & S_IFMT) == (en->mode & S_IFMT)) {
+			*readable = true;
+			return fd;
+		}
+		close(fd);
+	}
+	fd = open_beneath(t->root_fd, en->path, O_PATH);
+	if (fd >= 0 && fstatat(fd, "", st, AT_EMPTY_PATH) < 0)
+		close_fd(&fd);
+	return fd;
 }
 
 static int write_path(struct tar_ctx *t, const struct entry *en, struct kiln_error *err)
@@ -668,9 +779,10 @@ static int write_path(struct tar_ctx *t, const struct entry *en, struct kiln_err
 	struct kiln_buf name = KILN_BUF_INIT, target = KILN_BUF_INIT;
 	struct xattrs x = { 0 };
 	struct stat st;
-	int fd = open_beneath(t->root_fd, en->path, O_PATH), ret = -1;
+	bool readable;
+	int fd = open_entry(&readable, &st, t, en), ret = -1;
 
-	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH) < 0) {
+	if (fd < 0) {
 		ret = kiln_err(err, KILN_EIO, errno, "open '%s'", en->path);
 		goto out;
 	}
@@ -687,11 +799,11 @@ static int write_path(struct tar_ctx *t, const struct entry *en, struct kiln_err
 	if (S_ISDIR(st.st_mode))
 		kiln_buf_addch(&name, '/');
 	e.name = name.buf;
-	if (as_hardlink(t, &e, &st)) {
+	if (as_hardlink(t, &e, &st, en->path)) {
 		ret = put_header(t, &e, err);
 		goto out;
 	}
-	if ((ret = read_xattrs(&x, fd, en->path, err)) < 0)
+	if ((ret = read_xattrs(&x, fd, readable, en->path, err)) < 0)
 		goto out;
 	e.xattrs = x.v;
 	e.nr_xattrs = x.nr;
@@ -700,7 +812,7 @@ static int write_path(struct tar_ctx *t, const struct entry *en, struct kiln_err
 	if (S_ISLNK(st.st_mode))
 		e.linkname = target.buf;
 	if (S_ISREG(st.st_mode))
-		ret = write_file(t, &e, &st, en->path, err);
+		ret = write_file(t, &e, readable ? fd : -1, &st, en->path, err);
 	else
 		ret = put_header(t, &e, err);
 out:

@@ -36,6 +36,7 @@
 struct kiln_buf;
 struct kiln_error;
 struct kiln_writer;
+struct snapshot;
 struct snapshot_changes;
 
 struct layer_options {
@@ -43,6 +44,10 @@ struct layer_options {
 	/* --reproducible / SOURCE_DATE_EPOCH: no entry newer than clamp_mtime */
 	bool clamp;
 	int64_t clamp_mtime;
+	/* When set (borrowed), the content hash of every regular file
+	 * written is handed to this snapshot (snapshot_learn), so a snapshot
+	 * taken with snapshot_take_deferred() need not read the files too. */
+	struct snapshot *learn;
 };
 
 struct layer_info {

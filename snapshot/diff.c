@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <xxhash.h>
@@ -69,6 +70,34 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* listxattrat(2), Linux 6.13; the number is the same on every
+ * architecture that uses the generic table. */
+#if !defined(SYS_listxattrat) && (defined(__x86_64__) || defined(__aarch64__))
+#define SYS_listxattrat 465
+#endif
+
+/*
+ * The xattr names of dir_fd/name, the name itself if a symlink: one
+ * lookup with listxattrat(2); older kernels (or a seccomp filter that
+ * does not know it) through /proc/self/fd/N/name, a walk of five path
+ * components twice as slow. Every entry a snapshot finds new or changed
+ * comes this way.
+ */
+static ssize_t list_xattrs(const char *proc, int dir_fd, const char *name, char *list,
+			   size_t size)
+{
+#ifdef SYS_listxattrat
+	ssize_t len = syscall(SYS_listxattrat, dir_fd, name, AT_SYMLINK_NOFOLLOW, list, size);
+
+	if (len >= 0 || (errno != ENOSYS && errno != EPERM && errno != EINVAL))
+		return len;
+#else
+	(void)dir_fd;
+	(void)name;
+#endif
+	return llistxattr(proc, list, size);
+}
+
 /* Names and values, sorted by name, so the hash does not depend on the
  * order the file system lists them in. */
 int snapshot_xattr_hash(uint64_t *out, int dir_fd, const char *name, const char *path,
@@ -79,7 +108,7 @@ int snapshot_xattr_hash(uint64_t *out, int dir_fd, const char *name, const char 
 	const char **names = NULL;
 	size_t nr = 0;
 	XXH3_state_t *state = NULL;
-	ssize_t len = llistxattr(proc, list, XATTR_LIST_MAX_BYTES);
+	ssize_t len = list_xattrs(proc, dir_fd, name, list, XATTR_LIST_MAX_BYTES);
 	int ret = 0;
 
 	*out = 0;
@@ -144,15 +173,30 @@ int snapshot_link_hash(struct walk_entry *e, int dir_fd, const char *name, struc
 	return 0;
 }
 
+/*
+ * Is e's content going into the layer whatever it is? A new file, a path
+ * that changed type, a file whose size changed: their bytes are read by
+ * the layer writer anyway, which hands their hash back (snapshot_learn),
+ * so a deferring walk does not read them too. A file with its old size is
+ * hashed here: only its content can tell whether it changed.
+ */
+static bool content_deferred(const struct snapshot *s, const struct table_entry *o,
+			     const struct walk_entry *e)
+{
+	return s->defer && (!o || (o->st.mode & S_IFMT) != (e->st.mode & S_IFMT) ||
+			    o->st.size != e->st.size);
+}
+
 /* Read what full mode compares beyond the tuple: content, link, xattrs. */
 static int read_extras(struct snapshot *s, struct walk_entry *e, const struct table_entry *o,
 		       int dir_fd, const char *name, struct kiln_error *err)
 {
-	bool need_content = S_ISREG(e->st.mode);
+	bool need_content = S_ISREG(e->st.mode) && !content_deferred(s, o, e);
 	int ret;
 
 	/* a different size already proves new content; hash it anyway so the
-	 * next comparison has something to compare with */
+	 * next comparison has something to compare with (unless the layer
+	 * writer hands the hash back: content_deferred) */
 	if (need_content && (ret = hash_content(e, dir_fd, name, err)) < 0)
 		return ret;
 	if (S_ISLNK(e->st.mode) && (ret = snapshot_link_hash(e, dir_fd, name, err)) < 0)
@@ -162,11 +206,10 @@ static int read_extras(struct snapshot *s, struct walk_entry *e, const struct ta
 		e->xattr_hash = o->xattr_hash;
 		return 0;
 	}
-	(void)s;
 	return snapshot_xattr_hash(&e->xattr_hash, dir_fd, name, e->path, err);
 }
 
-static bool tuple_equal(const struct snapshot_stat *a, const struct snapshot_stat *b)
+bool snapshot_tuple_equal(const struct snapshot_stat *a, const struct snapshot_stat *b)
 {
 	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid && a->nlink == b->nlink &&
 	       a->size == b->size && a->ino == b->ino && a->dev == b->dev && a->rdev == b->rdev &&
@@ -199,8 +242,10 @@ static unsigned extra_reasons(const struct table_entry *o, const struct walk_ent
 {
 	unsigned why = 0;
 
+	/* no content for e: deferred, since its size changed */
 	if (S_ISREG(e->st.mode) &&
-	    (!(o->flags & TABLE_HAS_CONTENT) || !snapshot_hash_eq(&o->content, &e->content)))
+	    (!(o->flags & TABLE_HAS_CONTENT) || !(e->flags & TABLE_HAS_CONTENT) ||
+	     !snapshot_hash_eq(&o->content, &e->content)))
 		why |= SNAPSHOT_DATA;
 	if (S_ISLNK(e->st.mode) && o->link_hash != e->link_hash)
 		why |= SNAPSHOT_LINK;
@@ -228,7 +273,7 @@ static int classify(void *ctx, struct walk_entry *e, int dir_fd, const char *nam
 	e->old = idx;
 	if (o)
 		o->gen = s->gen; /* seen: not a deletion (only this worker touches o) */
-	if (o && tuple_equal(&o->st, &e->st) && !(full && (o->flags & TABLE_RACY)))
+	if (o && snapshot_tuple_equal(&o->st, &e->st) && !(full && (o->flags & TABLE_RACY)))
 		return 0;
 	if (full && (ret = read_extras(s, e, o, dir_fd, name, err)) < 0)
 		return ret;
@@ -426,7 +471,7 @@ int64_t snapshot_now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err)
+static int take(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err)
 {
 	struct walk_options wo = {
 		.root_fd = s->root_fd,
@@ -470,4 +515,44 @@ int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_
 	list_replaced_contents(s, out);
 	finish_changes(out);
 	return 0;
+}
+
+int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err)
+{
+	s->defer = false;
+	return take(out, s, err);
+}
+
+int snapshot_take_deferred(struct snapshot_changes *out, struct snapshot *s,
+			   struct kiln_error *err)
+{
+	int ret;
+
+	s->defer = s->opts.mode == SNAPSHOT_FULL;
+	ret = take(out, s, err);
+	s->defer = false;
+	return ret;
+}
+
+/*
+ * The hash is taken only for the file the table describes: a tuple that
+ * differs means the file changed since the walk, and the next snapshot
+ * must find that out by itself. The racy mark stays: a write after the
+ * layer read, in the clock tick the tuple was taken in, leaves the tuple
+ * as it is, and only re-hashing at the next snapshot sees it.
+ */
+void snapshot_learn(struct snapshot *s, const char *path, const struct snapshot_stat *st,
+		    const struct snapshot_hash *content)
+{
+	ssize_t idx = table_find(&s->table, path);
+	struct table_entry *t;
+
+	if (idx < 0)
+		return;
+	t = &s->table.v[idx];
+	if (!S_ISREG(t->st.mode) || (t->flags & TABLE_HAS_CONTENT) ||
+	    !snapshot_tuple_equal(&t->st, st))
+		return;
+	t->content = *content;
+	t->flags |= TABLE_HAS_CONTENT;
 }

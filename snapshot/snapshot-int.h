@@ -96,6 +96,9 @@ struct snapshot {
 	struct snapshot_table table;
 	uint32_t gen;
 	int64_t start_ns; /* when the current walk started */
+	/* this walk leaves content the layer reads anyway to snapshot_learn()
+	 * (snapshot_take_deferred); read by the walker threads */
+	bool defer;
 };
 
 /* ---- helpers shared by walk.c, diff.c and seed.c ---- */
@@ -108,5 +111,6 @@ unsigned snapshot_default_threads(void);
 void snapshot_stat_from_statx(struct snapshot_stat *st, const struct statx *sx);
 int snapshot_link_hash(struct walk_entry *e, int dir_fd, const char *name, struct kiln_error *err);
 int64_t snapshot_now_ns(void);
+bool snapshot_tuple_equal(const struct snapshot_stat *a, const struct snapshot_stat *b);
 
 #endif

@@ -28,6 +28,7 @@
 
 struct kiln_buf;
 struct kiln_error;
+struct stat;
 
 /* A content hash: xxh3-128, fast enough to hash changed files in place. */
 struct snapshot_hash {
@@ -112,6 +113,24 @@ void snapshot_free(struct snapshot *s);
 /* Walk ROOT, diff against the table, update the table; out gets the
  * change set sorted bytewise by path (a deleted directory is one 'D'). */
 int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err);
+
+/*
+ * Hash hand-off: a snapshot whose change set becomes a layer need not read
+ * the files the layer writer reads anyway. snapshot_take_deferred() is
+ * snapshot_take() that, in full mode, leaves unread the content of regular
+ * files that are in the change set whatever their bytes (new files, files
+ * of a new type or size); the layer writer then hands each hash back with
+ * snapshot_learn(), with the stat of the file it read. A hash is kept only
+ * when that stat equals the one the walk recorded; a file never learned is
+ * of unknown content, which is safe: a later change of its stat tuple
+ * counts as a content change. The racy-timestamp rule holds as before.
+ */
+int snapshot_take_deferred(struct snapshot_changes *out, struct snapshot *s,
+			   struct kiln_error *err);
+void snapshot_learn(struct snapshot *s, const char *path, const struct snapshot_stat *st,
+		    const struct snapshot_hash *content);
+/* The tuple of a stat(2) result, as the snapshot records it. */
+void snapshot_stat_from_stat(struct snapshot_stat *out, const struct stat *st);
 
 /*
  * Seeding: whoever writes files into ROOT itself (the layer extractor)

@@ -78,6 +78,20 @@ void snapshot_stat_from_statx(struct snapshot_stat *st, const struct statx *sx)
 	st->ctime_ns = sx->stx_ctime.tv_sec * 1000000000LL + sx->stx_ctime.tv_nsec;
 }
 
+void snapshot_stat_from_stat(struct snapshot_stat *out, const struct stat *st)
+{
+	out->mode = st->st_mode;
+	out->uid = st->st_uid;
+	out->gid = st->st_gid;
+	out->nlink = (uint32_t)st->st_nlink;
+	out->size = (uint64_t)st->st_size;
+	out->ino = st->st_ino;
+	out->dev = st->st_dev;
+	out->rdev = st->st_rdev;
+	out->mtime_ns = st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	out->ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
 static bool is_ignored(const struct snapshot_walk *w, const char *path)
 {
 	for (size_t i = 0; i < w->opts.nr_ignore; i++) {

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "stream.h"
 
+#include <endian.h>
 #include <pthread.h>
 #include <zlib.h>
 
@@ -12,13 +13,30 @@
  * not scale past what the caller's thread can feed. */
 #define PGZIP_MAX_THREADS 64
 
+/*
+ * Incompressible blocks (random bytes, files that are compressed already)
+ * are written as deflate's stored blocks without asking zlib: it would
+ * spend as long searching for matches as on text, then store them anyway.
+ * The test (looks_incompressible) needs a block of at least STORE_MIN
+ * bytes to judge, and stores only when neither a Huffman code nor matches
+ * could save more than about 1.5%.
+ */
+#define STORE_MIN	  (16 * 1024)
+#define STORED_MAX	  65535 /* bytes per stored block (a 16-bit length) */
+#define MATCH_MIN	  8	/* shortest repeat that counts as a match */
+#define MATCH_HASH_BITS	  15
+#define MATCH_COVER_SHIFT 6 /* matches may cover at most 1/64 of the block */
+
 enum job_state { JOB_FILLING, JOB_QUEUED, JOB_DONE };
 
 /* One block: its input, the dictionary it is primed with, its output. */
 struct pgzip_job {
-	unsigned char *in; /* PGZIP_BLOCK_SIZE bytes */
+	/* PGZIP_DICT_SIZE + PGZIP_BLOCK_SIZE bytes: the dictionary sits just
+	 * before the input, so the window a match may reach is contiguous */
+	unsigned char *buf;
+	unsigned char *in; /* buf + PGZIP_DICT_SIZE */
 	size_t in_len;
-	unsigned char *dict; /* the previous block's last PGZIP_DICT_SIZE bytes */
+	unsigned char *dict; /* in - dict_len: the previous block's last bytes */
 	size_t dict_len;
 	bool last;
 	unsigned char *out;
@@ -38,8 +56,7 @@ struct pgzip {
 	int level;
 	unsigned nr_threads; /* workers running; 0: compress in the caller */
 	pthread_t *threads;
-	z_stream inline_strm; /* for nr_threads == 0 */
-	bool inline_ready;
+	struct deflater *inline_d; /* for nr_threads == 0 */
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	bool stop;
@@ -60,15 +77,107 @@ static KILN_NORETURN void zlib_bug(const char *what, int ret)
 	exit(1);
 }
 
-static void deflate_start(z_stream *s, int level)
+/* A match finder's slot: the last position + 1 whose 8 bytes hashed here
+ * (0: none) and their first 4 bytes, which rule out almost every false
+ * candidate without a load from the window. */
+struct match_slot {
+	uint32_t pos, head;
+};
+
+/* What one compressing thread keeps between blocks. */
+struct deflater {
+	z_stream s;
+	struct match_slot *table; /* 1 << MATCH_HASH_BITS (looks_incompressible) */
+};
+
+static struct deflater *deflater_new(int level)
 {
+	struct deflater *d = xcalloc(1, sizeof(*d));
 	int ret;
 
-	memset(s, 0, sizeof(*s));
 	/* raw deflate (-15): the gzip wrapper is ours, written once */
-	ret = deflateInit2(s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	ret = deflateInit2(&d->s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
 	if (ret != Z_OK)
 		zlib_bug("deflateInit2", ret);
+	d->table = xmalloc(sizeof(*d->table) << MATCH_HASH_BITS);
+	return d;
+}
+
+static void deflater_free(struct deflater *d)
+{
+	if (!d)
+		return;
+	deflateEnd(&d->s);
+	free(d->table);
+	free(d);
+}
+
+/* Little-endian whatever the machine, so the hash (and what it finds)
+ * is the same everywhere. */
+static uint64_t load_le64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+/*
+ * Could deflate make this block smaller? Two cheap, exact-integer checks,
+ * so the answer (and thus the output) depends on the bytes alone:
+ * - the byte histogram: for a near-uniform one a Huffman code cannot save
+ *   anything worth having. chi2 = sum (c - n/256)^2 / (n/256) measures the
+ *   distance from uniform; the entropy falls short of 8 bits by about
+ *   chi2 / (2 ln 2 n) bits per byte, so chi2 <= 0.07 n bounds the gain
+ *   from Huffman coding to 0.05 bit per byte (0.6%);
+ * - repeats: how many bytes are covered by copies of MATCH_MIN or more
+ *   bytes found within the window (the dictionary included), through a
+ *   table of the last position of each hashed 8-byte string, the way a
+ *   fast LZ77 match finder looks. A block whose repeats cover more than
+ *   1/64 of it goes to zlib.
+ * Random data passes both at a few percent of the cost of deflating it.
+ */
+static bool looks_incompressible(const struct pgzip_job *j, struct match_slot *table)
+{
+	uint32_t hist[256] = { 0 };
+	uint64_t n = j->in_len, dev = 0, covered = 0;
+	const unsigned char *win = j->dict;
+	size_t len = j->dict_len + j->in_len, pos;
+
+	if (n < STORE_MIN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		hist[j->in[i]]++;
+	for (size_t c = 0; c < 256; c++) {
+		int64_t d = 256 * (int64_t)hist[c] - (int64_t)n;
+
+		dev += (uint64_t)(d * d);
+	}
+	/* sum (256 c - n)^2 <= 0.07 * 256 * n^2, i.e. chi2 <= 0.07 n */
+	if (dev > 18 * n * n)
+		return false;
+	memset(table, 0, sizeof(*table) << MATCH_HASH_BITS);
+	for (pos = 0; pos + MATCH_MIN <= len;) {
+		uint64_t v = load_le64(win + pos);
+		struct match_slot *slot =
+			&table[(v * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - MATCH_HASH_BITS)];
+		struct match_slot prev = *slot;
+
+		*slot = (struct match_slot){ (uint32_t)pos + 1, (uint32_t)v };
+		/* rarely true for random bytes: one predictable branch */
+		if (prev.pos && prev.head == (uint32_t)v && pos >= j->dict_len &&
+		    pos + 1 - prev.pos <= PGZIP_DICT_SIZE && load_le64(win + prev.pos - 1) == v) {
+			size_t m = MATCH_MIN, from = prev.pos - 1;
+
+			while (pos + m < len && win[from + m] == win[pos + m])
+				m++;
+			covered += m;
+			pos += m;
+			continue;
+		}
+		pos++;
+	}
+	return covered <= n >> MATCH_COVER_SHIFT;
 }
 
 static void out_reserve(struct pgzip_job *j, size_t need)
@@ -80,20 +189,54 @@ static void out_reserve(struct pgzip_job *j, size_t need)
 }
 
 /*
+ * The block as deflate's stored blocks (RFC 1951, 3.2.4): a header byte
+ * (BFINAL in bit 0, type 00, padding to the byte boundary), LEN and its
+ * complement NLEN, the bytes. The piece before ends on a byte boundary
+ * (a sync flush, or stored blocks), and so does this one.
+ */
+static void store_job(struct pgzip_job *j)
+{
+	size_t left = j->in_len;
+	const unsigned char *p = j->in;
+
+	j->out_len = 0;
+	out_reserve(j, j->in_len + 5 * (j->in_len / STORED_MAX + 1));
+	while (left) {
+		size_t n = left < STORED_MAX ? left : STORED_MAX;
+		unsigned char *o = j->out + j->out_len;
+
+		left -= n;
+		o[0] = j->last && !left;
+		o[1] = (unsigned char)n;
+		o[2] = (unsigned char)(n >> 8);
+		o[3] = (unsigned char)~n;
+		o[4] = (unsigned char)(~n >> 8);
+		memcpy(o + 5, p, n);
+		p += n;
+		j->out_len += n + 5;
+	}
+}
+
+/*
  * Deflate one block on its own. Everything the output depends on is in the
  * job (input, dictionary, last flag) plus the level, which is what makes
  * the stream the same whatever thread runs it. A sync flush ends each
  * block on a byte boundary so the pieces concatenate into one stream.
  */
-static void compress_job(z_stream *s, struct pgzip_job *j)
+static void compress_job(struct deflater *d, struct pgzip_job *j)
 {
 	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH, ret;
+	z_stream *s = &d->s;
 
+	j->crc = (uint32_t)crc32(0, j->in, (uInt)j->in_len);
+	if (looks_incompressible(j, d->table)) {
+		store_job(j);
+		return;
+	}
 	if ((ret = deflateReset(s)) != Z_OK)
 		zlib_bug("deflateReset", ret);
 	if (j->dict_len && (ret = deflateSetDictionary(s, j->dict, (uInt)j->dict_len)) != Z_OK)
 		zlib_bug("deflateSetDictionary", ret);
-	j->crc = (uint32_t)crc32(0, j->in, (uInt)j->in_len);
 	s->next_in = j->in;
 	s->avail_in = (uInt)j->in_len;
 	j->out_len = 0;
@@ -113,9 +256,8 @@ static void compress_job(z_stream *s, struct pgzip_job *j)
 static void *worker_main(void *arg)
 {
 	struct pgzip *z = arg;
-	z_stream s;
+	struct deflater *d = deflater_new(z->level);
 
-	deflate_start(&s, z->level);
 	pthread_mutex_lock(&z->lock);
 	for (;;) {
 		struct pgzip_job *j;
@@ -126,13 +268,13 @@ static void *worker_main(void *arg)
 			break;
 		j = &z->ring[z->taken++ % z->ring_size];
 		pthread_mutex_unlock(&z->lock);
-		compress_job(&s, j);
+		compress_job(d, j);
 		pthread_mutex_lock(&z->lock);
 		j->state = JOB_DONE;
 		pthread_cond_broadcast(&z->done);
 	}
 	pthread_mutex_unlock(&z->lock);
-	deflateEnd(&s);
+	deflater_free(d);
 	return NULL;
 }
 
@@ -185,13 +327,14 @@ static int submit(struct pgzip *z, bool last, struct kiln_error *err)
 	int ret;
 
 	j->last = last;
+	j->dict = j->in - z->tail_len;
 	memcpy(j->dict, z->tail, z->tail_len);
 	j->dict_len = z->tail_len;
 	/* a non-last block is full, so its tail is a whole window */
 	z->tail_len = j->in_len < PGZIP_DICT_SIZE ? j->in_len : PGZIP_DICT_SIZE;
 	memcpy(z->tail, j->in + j->in_len - z->tail_len, z->tail_len);
 	if (!z->nr_threads) {
-		compress_job(&z->inline_strm, j);
+		compress_job(z->inline_d, j);
 		j->state = JOB_DONE;
 		z->submitted++;
 	} else {
@@ -265,11 +408,9 @@ static void pgzip_free(struct kiln_writer *w)
 	struct pgzip *z = (struct pgzip *)w;
 
 	stop_workers(z);
-	if (z->inline_ready)
-		deflateEnd(&z->inline_strm);
+	deflater_free(z->inline_d);
 	for (size_t i = 0; i < z->ring_size; i++) {
-		free(z->ring[i].in);
-		free(z->ring[i].dict);
+		free(z->ring[i].buf);
 		free(z->ring[i].out);
 	}
 	free(z->ring);
@@ -301,10 +442,8 @@ static void start_workers(struct pgzip *z, unsigned want)
 	while (z->nr_threads < want &&
 	       pthread_create(&z->threads[z->nr_threads], NULL, worker_main, z) == 0)
 		z->nr_threads++;
-	if (!z->nr_threads) {
-		deflate_start(&z->inline_strm, z->level);
-		z->inline_ready = true;
-	}
+	if (!z->nr_threads)
+		z->inline_d = deflater_new(z->level);
 }
 
 int pgzip_writer_new(struct kiln_writer **out, struct kiln_writer *next,
@@ -327,8 +466,8 @@ int pgzip_writer_new(struct kiln_writer **out, struct kiln_writer *next,
 	z->ring_size = threads > 1 ? 2 * (size_t)threads + 2 : 1;
 	z->ring = xcalloc(z->ring_size, sizeof(*z->ring));
 	for (size_t i = 0; i < z->ring_size; i++) {
-		z->ring[i].in = xmalloc(PGZIP_BLOCK_SIZE);
-		z->ring[i].dict = xmalloc(PGZIP_DICT_SIZE);
+		z->ring[i].buf = xmalloc(PGZIP_DICT_SIZE + PGZIP_BLOCK_SIZE);
+		z->ring[i].in = z->ring[i].buf + PGZIP_DICT_SIZE;
 	}
 	start_workers(z, threads > 1 ? threads : 0);
 	*out = &z->w;

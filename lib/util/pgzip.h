@@ -10,6 +10,11 @@
  * "unknown") and a trailer whose CRC-32 is combined from the blocks' CRCs.
  * Any gzip reader reads the result as a single member.
  *
+ * A block that cannot be compressed (random bytes, data compressed
+ * already: a quick look at its byte histogram and its repeats decides) is
+ * written as stored blocks at once, whatever the level: deflate would
+ * search it for matches as long as text, only to store it in the end.
+ *
  * The bytes depend on the input and the level only, never on the number of
  * threads or on how the caller splits its writes: layer digests must match
  * across pods with different CPU limits (cache hits, --reproducible).

@@ -683,6 +683,59 @@ static void test_layer_file_deterministic(void **state)
 	tree_release(&t);
 }
 
+/* The change set of files a deferring snapshot left unread, written as a
+ * layer that hands their hashes back (learn) or not; then every file gets
+ * a new ctime and nothing else, and the next snapshot says what it thinks
+ * changed: nothing when the hashes came back, everything when not. */
+static void handoff_case(struct kiln_buf *out, bool learn)
+{
+	struct kiln_error err = KILN_ERROR_INIT;
+	struct snapshot_options so = { .mode = SNAPSHOT_FULL };
+	struct layer_options o = { .gzip = { .level = 1 } };
+	struct snapshot_changes c = { 0 };
+	struct kiln_buf tar = KILN_BUF_INIT;
+	struct snapshot *s = NULL;
+	struct kiln_writer *w;
+	struct tree t;
+
+	tree_init(&t);
+	assert_int_equal(snapshot_new(&s, t.fd, &so, &err), 0);
+	assert_int_equal(snapshot_take(&c, s, &err), 0);
+	snapshot_changes_release(&c);
+	sh("cd '%s' && mkdir d && echo one > d/f && ln d/f d/g && head -c 600000 /dev/urandom > big",
+	   t.dir);
+	assert_int_equal(snapshot_take_deferred(&c, s, &err), 0);
+	assert_int_equal(c.nr, 4);
+	o.learn = learn ? s : NULL;
+	w = kiln_buf_writer_new(&tar, TAR_CAP, "tar");
+	assert_int_equal(layer_write_tar(w, t.fd, &c, &o, &err), 0);
+	assert_int_equal(kiln_writer_close(w, &err), 0);
+	kiln_writer_free(w);
+	snapshot_changes_release(&c);
+	/* past the racy window, so only content can speak */
+	sh("sleep 0.05; cd '%s' && chmod 644 d/f big", t.dir);
+	assert_int_equal(snapshot_take(&c, s, &err), 0);
+	kiln_buf_reset(out);
+	for (size_t i = 0; i < c.nr; i++)
+		kiln_buf_addf(out, "%c %s;", c.v[i].kind, c.v[i].path);
+	snapshot_changes_release(&c);
+	snapshot_free(s);
+	kiln_buf_release(&tar);
+	tree_release(&t);
+}
+
+static void test_layer_hands_hashes_to_snapshot(void **state)
+{
+	struct kiln_buf got = KILN_BUF_INIT;
+
+	(void)state;
+	handoff_case(&got, true);
+	assert_string_equal(got.buf, "");
+	handoff_case(&got, false);
+	assert_string_equal(got.buf, "C /big;C /d/f;C /d/g;");
+	kiln_buf_release(&got);
+}
+
 static void test_layer_empty_change_set_writes_nothing(void **state)
 {
 	struct layer_options o = { 0 };
@@ -743,6 +796,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_layer_file_deterministic),
 	cmocka_unit_test(test_layer_empty_change_set_writes_nothing),
 	cmocka_unit_test(test_layer_failure_leaves_no_file),
+	cmocka_unit_test(test_layer_hands_hashes_to_snapshot),
 };
 
 KILN_TEST_MAIN(tests)

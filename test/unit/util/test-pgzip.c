@@ -190,6 +190,86 @@ static void test_pgzip_ratio_close_to_serial_zlib(void **state)
 	free(in);
 }
 
+/* Bytes that look random: the high byte of an LCG. */
+static unsigned char *make_random(size_t len, uint32_t seed)
+{
+	unsigned char *p = xmalloc(len + 1);
+	uint32_t s = seed;
+
+	for (size_t i = 0; i < len; i++) {
+		s = s * 1103515245u + 12345u;
+		p[i] = (unsigned char)(s >> 24);
+	}
+	return p;
+}
+
+static size_t gzip_size(const unsigned char *in, size_t len, unsigned threads)
+{
+	struct kiln_buf gz = KILN_BUF_INIT, back = KILN_BUF_INIT;
+	size_t n;
+
+	gzip_buf(&gz, in, len, threads, 6, 0);
+	gunzip_buf(&back, &gz);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.buf, in, len);
+	n = gz.len;
+	kiln_buf_release(&gz);
+	kiln_buf_release(&back);
+	return n;
+}
+
+/* Random bytes are stored, not deflated: stored blocks of the largest
+ * size right after the header, a few bytes of framing per 64 KiB, the
+ * same bytes whatever the thread count, and the data intact. */
+static void test_pgzip_incompressible_stored(void **state)
+{
+	size_t len = 6 * PGZIP_BLOCK_SIZE + 4321;
+	unsigned char *in = make_random(len, 1);
+	struct kiln_buf one = KILN_BUF_INIT, three = KILN_BUF_INIT;
+	const unsigned char *p;
+
+	(void)state;
+	assert_true(gzip_size(in, len, 1) <= len + len / 10000 + 64);
+	gzip_buf(&one, in, len, 1, 9, 4096);
+	gzip_buf(&three, in, len, 3, 9, 0);
+	assert_int_equal(one.len, three.len);
+	assert_memory_equal(one.buf, three.buf, one.len);
+	p = (const unsigned char *)one.buf + 10;
+	assert_int_equal(p[0], 0); /* not final, stored */
+	assert_int_equal(p[1] | p[2] << 8, 65535);
+	assert_int_equal(p[3] | p[4] << 8, 0);
+	assert_memory_equal(p + 5, in, 65535);
+	kiln_buf_release(&one);
+	kiln_buf_release(&three);
+	free(in);
+}
+
+/* What the test must not mistake for random: bytes that look random one
+ * by one but repeat (LZ77 matches), and bytes with a skewed histogram
+ * (Huffman coding), each alone and after random blocks. */
+static void test_pgzip_compressible_not_stored(void **state)
+{
+	size_t len = 8 * PGZIP_BLOCK_SIZE, unit = 8 * 1024;
+	unsigned char *repeats = make_random(len, 2), *hex = make_random(len, 3);
+	unsigned char *noise = make_random(len, 4), *mixed = xmalloc(2 * len);
+
+	(void)state;
+	for (size_t i = unit; i < len; i++)
+		repeats[i] = repeats[i % unit];
+	for (size_t i = 0; i < len; i++)
+		hex[i] = (unsigned char)"0123456789abcdef"[hex[i] & 15];
+	assert_true(gzip_size(repeats, len, 2) < len / 10);
+	assert_true(gzip_size(hex, len, 2) < len * 6 / 10);
+	/* random blocks, then the repeats: each block is judged alone */
+	memcpy(mixed, noise, len);
+	memcpy(mixed + len, repeats, len);
+	assert_true(gzip_size(mixed, 2 * len, 3) < len + len / 8);
+	free(noise);
+	free(repeats);
+	free(hex);
+	free(mixed);
+}
+
 static void test_pgzip_bad_level(void **state)
 {
 	struct kiln_error err = KILN_ERROR_INIT;
@@ -282,6 +362,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_pgzip_same_bytes_any_threads_any_chunks),
 	cmocka_unit_test(test_pgzip_header_and_trailer),
 	cmocka_unit_test(test_pgzip_ratio_close_to_serial_zlib),
+	cmocka_unit_test(test_pgzip_incompressible_stored),
+	cmocka_unit_test(test_pgzip_compressible_not_stored),
 	cmocka_unit_test(test_pgzip_bad_level),
 	cmocka_unit_test(test_pgzip_sink_failure),
 	cmocka_unit_test(test_cpus_cgroup_limits),
