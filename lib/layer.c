@@ -350,7 +350,7 @@ static int collect(struct entries *l, const struct snapshot_changes *c, struct k
 
 struct link_slot {
 	uint64_t dev, ino;
-	char *name; /* NULL: empty slot */
+	char *name;		      /* NULL: empty slot */
 	struct snapshot_hash content; /* of the first entry, when learned */
 	bool hashed;
 };
@@ -391,8 +391,7 @@ static void links_grow(struct links *m)
 
 /* The slot of the inode's first entry, or NULL after recording name as
  * its first. */
-static const struct link_slot *links_first(struct links *m, const struct stat *st,
-					   const char *name)
+static const struct link_slot *links_first(struct links *m, const struct stat *st, const char *name)
 {
 	struct link_slot *s;
 
@@ -673,8 +672,8 @@ static void learn(struct tar_ctx *t, const char *path, const struct stat *st,
 
 /* The header and content of a regular file; rfd is the file opened for
  * reading as stat'ed in st, or -1 to open it here. */
-static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, int rfd,
-		      const struct stat *st, const char *path, struct kiln_error *err)
+static int write_file(struct tar_ctx *t, struct layer_tar_entry *e, int rfd, const struct stat *st,
+		      const char *path, struct kiln_error *err)
 {
 	int fd = rfd >= 0 ? rfd : open_beneath(t->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	struct snapshot_hasher *h = NULL;

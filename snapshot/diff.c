@@ -83,8 +83,7 @@ static int cmp_str(const void *a, const void *b)
  * components twice as slow. Every entry a snapshot finds new or changed
  * comes this way.
  */
-static ssize_t list_xattrs(const char *proc, int dir_fd, const char *name, char *list,
-			   size_t size)
+static ssize_t list_xattrs(const char *proc, int dir_fd, const char *name, char *list, size_t size)
 {
 #ifdef SYS_listxattrat
 	ssize_t len = syscall(SYS_listxattrat, dir_fd, name, AT_SYMLINK_NOFOLLOW, list, size);
@@ -183,8 +182,8 @@ int snapshot_link_hash(struct walk_entry *e, int dir_fd, const char *name, struc
 static bool content_deferred(const struct snapshot *s, const struct table_entry *o,
 			     const struct walk_entry *e)
 {
-	return s->defer && (!o || (o->st.mode & S_IFMT) != (e->st.mode & S_IFMT) ||
-			    o->st.size != e->st.size);
+	return s->defer &&
+	       (!o || (o->st.mode & S_IFMT) != (e->st.mode & S_IFMT) || o->st.size != e->st.size);
 }
 
 /* Read what full mode compares beyond the tuple: content, link, xattrs. */
@@ -523,8 +522,7 @@ int snapshot_take(struct snapshot_changes *out, struct snapshot *s, struct kiln_
 	return take(out, s, err);
 }
 
-int snapshot_take_deferred(struct snapshot_changes *out, struct snapshot *s,
-			   struct kiln_error *err)
+int snapshot_take_deferred(struct snapshot_changes *out, struct snapshot *s, struct kiln_error *err)
 {
 	int ret;
 

@@ -702,7 +702,8 @@ static void handoff_case(struct kiln_buf *out, bool learn)
 	assert_int_equal(snapshot_new(&s, t.fd, &so, &err), 0);
 	assert_int_equal(snapshot_take(&c, s, &err), 0);
 	snapshot_changes_release(&c);
-	sh("cd '%s' && mkdir d && echo one > d/f && ln d/f d/g && head -c 600000 /dev/urandom > big",
+	sh("cd '%s' && mkdir d && echo one > d/f && ln d/f d/g && head -c 600000 /dev/urandom > "
+	   "big",
 	   t.dir);
 	assert_int_equal(snapshot_take_deferred(&c, s, &err), 0);
 	assert_int_equal(c.nr, 4);
