@@ -18,6 +18,14 @@
 # its RUN children, not the executor alone; telling them apart would need a
 # cgroup per build.
 #
+# The file system under the work dir (KILN_TEST_TMP, default /tmp) weighs
+# on both builders: on ext4 without a journal, creating files in block
+# groups whose inodes were freed in the last minutes makes every create
+# scan the group (hundreds of microseconds each), so a run that follows a
+# large deletion (another run's cleanup, another test) pays for it. Point
+# KILN_TEST_TMP at a tmpfs to measure the builders rather than the
+# allocator.
+#
 # Then the layer cache, per workload: kiln cold (--cache
 # --cache-copy-layers=true, an empty cache repository) and kiln fully cached
 # (fresh ROOT and kiln dir, as a new pod, the same cache repository), against
