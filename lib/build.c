@@ -147,7 +147,7 @@ static void finish_cache(struct build *b)
 
 	if (!b->cache)
 		return;
-	cache_repo_finish(b->cache, &pushed, &failed);
+	cache_repo_finish(b->cache, run_interrupted() != 0, &pushed, &failed);
 	kiln_info("Cache: %zu hits, %zu misses, %zu entries pushed", b->cache_hits, b->cache_misses,
 		  pushed);
 	if (failed)

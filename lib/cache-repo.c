@@ -446,9 +446,17 @@ void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
 	pthread_mutex_unlock(&cr->lock);
 }
 
-void cache_repo_finish(struct cache_repo *cr, size_t *pushed, size_t *failed)
+void cache_repo_finish(struct cache_repo *cr, bool drop, size_t *pushed, size_t *failed)
 {
 	pthread_mutex_lock(&cr->lock);
+	while (drop && cr->head) {
+		struct push_job *j = cr->head;
+
+		cr->head = j->next;
+		job_free(j);
+	}
+	if (!cr->head)
+		cr->tail = &cr->head;
 	cr->closing = true;
 	pthread_cond_signal(&cr->cond);
 	pthread_mutex_unlock(&cr->lock);
@@ -538,7 +546,7 @@ void cache_repo_free(struct cache_repo *cr)
 
 	if (!cr)
 		return;
-	cache_repo_finish(cr, &p, &f);
+	cache_repo_finish(cr, true, &p, &f);
 	while (cr->head) {
 		struct push_job *j = cr->head;
 

@@ -98,8 +98,10 @@ int cache_repo_lookup(struct cache_hit *out, struct cache_repo *cr, const struct
 void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
 		     const struct cache_layer *layer, const char *blob_path,
 		     const char *created_by);
-/* Wait for queued pushes; *pushed and *failed count the entries. */
-void cache_repo_finish(struct cache_repo *cr, size_t *pushed, size_t *failed);
+/* Wait for queued pushes; *pushed and *failed count the entries. With
+ * drop, entries not started yet are dropped (the build was interrupted:
+ * it must end now, and an entry is only ever an optimisation). */
+void cache_repo_finish(struct cache_repo *cr, bool drop, size_t *pushed, size_t *failed);
 /* "domain/path" of the repository, or "oci:DIR". */
 const char *cache_repo_name(const struct cache_repo *cr);
 /* An OCI-layout cache holds its blobs on disk: *path gets where blob d
