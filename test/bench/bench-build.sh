@@ -232,7 +232,7 @@ for wl in w1 w2 w3; do
 	if ((${#builders[@]} == 2)) && [[ -n ${secs[$wl.buildah-rebuild]:-} ]]; then
 		# shellcheck disable=SC2086
 		line+=$(awk -v k="$(median ${secs[$wl.kiln-cached]})" -v s="$(median ${secs[$wl.buildah-rebuild]})" \
-			'BEGIN { printf " ratio kiln cached/buildah rebuild %.2f;", k / s }')
+			'BEGIN { printf " ratio kiln cached/buildah rebuild %.3f;", k / s }')
 	fi
 	if [[ " ${builders[*]} " == *" kiln "* ]]; then
 		line+=" kiln cached run: ${cache_line[$wl]:-no Cache: line}"
