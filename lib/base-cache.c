@@ -6,13 +6,14 @@
 #include "base-cache.h"
 #include "alloc.h"
 #include "buf.h"
-#include "build-int.h" /* root_remove_tree */
+#include "build-int.h" /* root_remove_tree, build_elapsed */
 #include "error.h"
 #include "fileio.h"
 #include "image.h"
 #include "log.h"
 #include "path.h"
 #include "registry.h"
+#include "timestamp.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -92,46 +93,6 @@ int base_cache_entry_dir(struct kiln_buf *out, const char *cache_dir, const char
 	return ret;
 }
 
-/* ------------------------------------------------------------ timestamps */
-
-static void time_format(char out[32], int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* RFC 3339: 2006-01-02T15:04:05[.frac](Z|+hh:mm|-hh:mm). */
-static int time_parse(int64_t *out, const char *s)
-{
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	int64_t off = 0;
-
-	/* years outside 1970..9999 are no warmer's: refused, so that ages
-	 * computed from it cannot overflow */
-	if (!p || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
-		return -1;
-	if (*p == '.') {
-		do
-			p++;
-		while (*p >= '0' && *p <= '9');
-	}
-	if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
-
-		if (h < 0 || h > 23 || m < 0 || m > 59)
-			return -1;
-		off = (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
-	} else if (strcmp(p, "Z") && strcmp(p, "z")) {
-		return -1;
-	}
-	*out = (int64_t)timegm(&tm) - off;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- lookup */
 
 static void blob_path_in(struct kiln_buf *out, const char *dir, const struct kiln_digest *d)
@@ -182,14 +143,12 @@ static int read_manifest(struct base_cache_entry *e, const struct image_descript
 {
 	struct image_manifest m = IMAGE_MANIFEST_INIT;
 	struct kiln_buf path = KILN_BUF_INIT, data = KILN_BUF_INIT;
-	struct kiln_digest got;
 	int ret;
 
 	blob_path_in(&path, e->layout_dir, &d->digest);
-	if ((ret = kiln_file_read(&data, path.buf, IMAGE_MANIFEST_MAX, err)) < 0)
+	if ((ret = kiln_file_read_digest(&data, path.buf, IMAGE_MANIFEST_MAX, &d->digest, err)) < 0)
 		goto out;
-	kiln_digest_of(&got, data.buf, data.len);
-	if (!kiln_digest_eq(&got, &d->digest) || (int64_t)data.len != d->size) {
+	if ((int64_t)data.len != d->size) {
 		ret = kiln_err(err, KILN_EDIGEST, 0, "the manifest blob does not match index.json");
 		goto out;
 	}
@@ -237,7 +196,7 @@ static int read_entry(struct base_cache_entry *e, const struct entry_name *k,
 			 d->media_type ? d->media_type : "document without a media type");
 	} else if (name && strcmp(name, k->ref.buf)) {
 		kiln_err(err, ret, 0, "the entry holds '%s'", name);
-	} else if (!created || time_parse(&e->created, created) < 0) {
+	} else if (!created || kiln_time_parse(&e->created, created) < 0) {
 		kiln_err(err, ret, 0, "index.json has no valid %s annotation",
 			 BASE_CACHE_ANNOT_CREATED);
 	} else {
@@ -412,11 +371,6 @@ struct pull_set {
 	struct kiln_error err;
 };
 
-static int write_to_fd(void *ctx, const void *data, size_t len, struct kiln_error *err)
-{
-	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
-}
-
 /* One blob, verified, renamed into place and synced. */
 static int pull_blob(struct pull_set *s, const struct image_descriptor *d, struct kiln_error *err)
 {
@@ -426,8 +380,8 @@ static int pull_blob(struct pull_set *s, const struct image_descriptor *d, struc
 
 	blob_path_in(&path, s->dir, &d->digest);
 	if ((ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) == 0 &&
-	    (ret = registry_blob_get(s->c, s->ref, &d->digest, d->size, write_to_fd, &f.fd, err)) ==
-		    0)
+	    (ret = registry_blob_get(s->c, s->ref, &d->digest, d->size, registry_write_fd, &f.fd,
+				     err)) == 0)
 		ret = kiln_atomic_file_commit(&f, err);
 	kiln_atomic_file_abort(&f);
 	kiln_buf_release(&path);
@@ -510,10 +464,10 @@ static int write_index(const char *dir, const struct registry_manifest *m,
 				      .digest = m->digest,
 				      .size = (int64_t)m->len };
 	struct kiln_buf path = KILN_BUF_INIT, json = KILN_BUF_INIT;
-	char when[32];
+	char when[KILN_TIME_SIZE];
 	int ret;
 
-	time_format(when, created);
+	kiln_time_format(when, created);
 	image_map_set(&d.annotations, BASE_CACHE_ANNOT_CREATED, when);
 	image_map_set(&d.annotations, BASE_CACHE_ANNOT_REF, k->ref.buf);
 	ix.media_type = (char *)IMAGE_MT_OCI_INDEX;
@@ -705,24 +659,16 @@ static void store_release(struct store *s)
 	key_release(&s->key);
 }
 
-static double since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void log_kept(const struct store *s)
 {
 	struct base_cache_entry e = { 0 };
 	struct kiln_error err = KILN_ERROR_INIT;
-	char ds[KILN_DIGEST_STR_SIZE] = "?", when[32] = "?";
+	char ds[KILN_DIGEST_STR_SIZE] = "?", when[KILN_TIME_SIZE] = "?";
 	bool found = false;
 
 	if (lookup_key(&e, &found, s->cache_dir, &s->key, INT64_MAX, &err) == 0 && found) {
 		kiln_digest_format(ds, &e.manifest_digest);
-		time_format(when, e.created);
+		kiln_time_format(when, e.created);
 	}
 	kiln_info("%s (%s) is already cached: %s, stored %s, in '%s'", s->key.ref.buf,
 		  s->key.platform.buf, ds, when, s->final);
@@ -764,7 +710,8 @@ int base_cache_store(bool *stored, struct registry_client *c, const char *cache_
 	}
 	kiln_digest_format(ds, &p.digest);
 	kiln_info("Stored %s (%s) in '%s': %s, %zu layers, %.1f MB, in %.1fs", s.key.ref.buf,
-		  s.key.platform.buf, s.final, ds, p.nr_layers, (double)p.size / 1e6, since(&t0));
+		  s.key.platform.buf, s.final, ds, p.nr_layers, (double)p.size / 1e6,
+		  build_elapsed(&t0));
 out:
 	if (ret < 0)
 		kiln_err_prefix(err, "warm '%s'", ref);

@@ -29,11 +29,6 @@ void blob_path(struct kiln_buf *out, const struct build *b, const struct kiln_di
 	kiln_buf_addf(out, "%s/sha256/%s", b->blob_dir, hex);
 }
 
-static int write_to_fd(void *ctx, const void *data, size_t len, struct kiln_error *err)
-{
-	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
-}
-
 void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache,
 		     const char *file)
 {
@@ -104,8 +99,8 @@ int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *
 	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0 ||
 	    (ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) < 0)
 		goto out;
-	ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1, write_to_fd,
-				&f.fd, err);
+	ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
+				registry_write_fd, &f.fd, err);
 	if (ret < 0)
 		kiln_atomic_file_abort(&f);
 	else
@@ -255,17 +250,11 @@ static int cache_dir_config(struct image_config *out, const struct base_cache_en
 			    const struct image_descriptor *d, struct kiln_error *err)
 {
 	struct kiln_buf path = KILN_BUF_INIT, data = KILN_BUF_INIT;
-	struct kiln_digest got;
 	int ret;
 
 	base_cache_blob_path(&path, e, &d->digest);
-	if ((ret = kiln_file_read(&data, path.buf, IMAGE_CONFIG_MAX, err)) == 0) {
-		kiln_digest_of(&got, data.buf, data.len);
-		ret = kiln_digest_eq(&got, &d->digest)
-			      ? image_config_parse(out, data.buf, data.len, err)
-			      : kiln_err(err, KILN_EDIGEST, 0, "'%s' does not match its digest",
-					 path.buf);
-	}
+	if ((ret = kiln_file_read_digest(&data, path.buf, IMAGE_CONFIG_MAX, &d->digest, err)) == 0)
+		ret = image_config_parse(out, data.buf, data.len, err);
 	kiln_buf_release(&path);
 	kiln_buf_release(&data);
 	return ret;

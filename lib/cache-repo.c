@@ -11,6 +11,7 @@
 #include "log.h"
 #include "output.h"
 #include "registry.h"
+#include "timestamp.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -83,22 +84,12 @@ static int buf_sink(void *ctx, const void *data, size_t len, struct kiln_error *
 	return kiln_buf_add_capped(ctx, data, len, ENTRY_CONFIG_MAX, "a cache entry's config", err);
 }
 
-/* Seconds since the epoch of an RFC 3339 UTC time; -1 if unreadable. */
-static int64_t parse_time(const char *s)
-{
-	struct tm tm = { 0 };
-	const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-
-	if (!end)
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
 static bool expired(const struct cache_repo *cr, const struct image_config *c)
 {
-	int64_t created = parse_time(c->created);
+	int64_t created;
 
-	return created < 0 || (int64_t)time(NULL) - created > cr->ttl_s;
+	return !c->created || kiln_time_parse(&created, c->created) < 0 ||
+	       (int64_t)time(NULL) - created > cr->ttl_s;
 }
 
 static int hit_from(struct cache_hit *out, const struct cache_repo *cr,
@@ -130,14 +121,10 @@ static int read_blob_file(struct kiln_buf *out, const struct cache_repo *cr,
 			  const struct kiln_digest *d, struct kiln_error *err)
 {
 	struct kiln_buf path = KILN_BUF_INIT;
-	struct kiln_digest got;
 	int ret;
 
 	cache_repo_blob_file(&path, cr, d);
-	ret = kiln_file_read(out, path.buf, REGISTRY_MANIFEST_MAX, err);
-	kiln_digest_of(&got, out->buf, out->len);
-	if (ret == 0 && !kiln_digest_eq(&got, d))
-		ret = kiln_err(err, KILN_EDIGEST, 0, "'%s' does not match its digest", path.buf);
+	ret = kiln_file_read_digest(out, path.buf, REGISTRY_MANIFEST_MAX, d, err);
 	kiln_buf_release(&path);
 	return ret;
 }
@@ -238,27 +225,16 @@ static int mem_read_at(void *ctx, void *buf, size_t len, uint64_t off, struct ki
 	return 0;
 }
 
-static void now_rfc3339(struct kiln_buf *out)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	char s[64];
-
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	kiln_buf_addstr(out, s);
-}
-
 static void entry_config(struct kiln_buf *out, const struct cache_repo *cr,
 			 const struct push_job *j)
 {
-	struct kiln_buf when = KILN_BUF_INIT;
+	char when[KILN_TIME_SIZE];
 	struct image_config c = { 0 };
 	struct image_history h = { .created_by = j->created_by, .empty_layer = j->layer.empty };
 
-	now_rfc3339(&when);
-	c.created = when.buf;
-	h.created = when.buf;
+	kiln_time_format(when, (int64_t)time(NULL));
+	c.created = when;
+	h.created = when;
 	c.architecture = cr->architecture;
 	c.os = cr->os;
 	if (!j->layer.empty)
@@ -267,7 +243,6 @@ static void entry_config(struct kiln_buf *out, const struct cache_repo *cr,
 	image_config_write(out, &c);
 	c.created = c.architecture = c.os = NULL;
 	image_config_release(&c);
-	kiln_buf_release(&when);
 }
 
 static int push_layer(struct cache_repo *cr, const struct registry_ref *ref,

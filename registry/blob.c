@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "error.h"
+#include "fileio.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -207,6 +208,11 @@ int registry_blob_exists(bool *exists, struct registry_client *c, const struct r
 }
 
 /* ------------------------------------------------------------- upload */
+
+int registry_write_fd(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
+}
 
 int registry_read_at_fd(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err)
 {

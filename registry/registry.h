@@ -243,6 +243,8 @@ struct registry_blob_source {
 
 /* A source reading fd with pread (ctx is a pointer to the int fd). */
 int registry_read_at_fd(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err);
+/* A sink writing to a file (ctx is a pointer to the int fd), for pulls. */
+int registry_write_fd(void *ctx, const void *data, size_t len, struct kiln_error *err);
 
 /* Upload one blob unless the registry has it: HEAD, then mount, then a
  * monolithic PUT (size <= chunk_size) or chunked PATCHes and a final PUT. */

@@ -156,11 +156,6 @@ static void blob_path(struct kiln_buf *out, const char *dir, const struct kiln_d
 	kiln_buf_addf(out, "%s/blobs/sha256/%s", dir, hex);
 }
 
-static int write_to_fd(void *ctx, const void *data, size_t len, struct kiln_error *err)
-{
-	return kiln_write_all(*(int *)ctx, data, len, "a pulled blob", err);
-}
-
 /* Download to a temporary file renamed into place only once verified. */
 static int pull_blob(struct registry_client *c, const struct registry_ref *ref, const char *dir,
 		     const struct image_descriptor *d, struct kiln_error *err)
@@ -172,7 +167,8 @@ static int pull_blob(struct registry_client *c, const struct registry_ref *ref, 
 	blob_path(&path, dir, &d->digest);
 	if ((ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) < 0)
 		goto out;
-	if ((ret = registry_blob_get(c, ref, &d->digest, d->size, write_to_fd, &f.fd, err)) < 0) {
+	if ((ret = registry_blob_get(c, ref, &d->digest, d->size, registry_write_fd, &f.fd, err)) <
+	    0) {
 		kiln_atomic_file_abort(&f);
 		goto out;
 	}
@@ -484,8 +480,8 @@ static int do_download(struct registry_client *c, struct reg_args *a, struct kil
 	if ((ret = kiln_atomic_file_open(&f, a->output, 0644, err)) < 0)
 		return ret;
 	if ((ret = registry_download(&dl, c, a->operands.v[0], a->sha256 ? &want : NULL,
-				     a->max_size ? a->max_size : DOWNLOAD_MAX_DEFAULT, write_to_fd,
-				     &f.fd, err)) < 0)
+				     a->max_size ? a->max_size : DOWNLOAD_MAX_DEFAULT,
+				     registry_write_fd, &f.fd, err)) < 0)
 		goto out;
 	if (dl.last_modified >= 0) {
 		/* As ADD does: the file's mtime is the server's Last-Modified. */

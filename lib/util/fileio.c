@@ -2,6 +2,7 @@
 #include "fileio.h"
 #include "alloc.h"
 #include "buf.h"
+#include "digest.h"
 #include "error.h"
 #include "path.h"
 
@@ -160,5 +161,20 @@ int kiln_copy_fd(int out, int in, const char *what, struct kiln_error *err)
 		if (kiln_write_all(out, buf, (size_t)n, what, err) < 0)
 			return err->code;
 	}
+	return 0;
+}
+
+int kiln_file_read_digest(struct kiln_buf *b, const char *path, size_t cap,
+			  const struct kiln_digest *d, struct kiln_error *err)
+{
+	struct kiln_digest got;
+	size_t start = b->len;
+	int ret = kiln_file_read(b, path, cap, err);
+
+	if (ret < 0)
+		return ret;
+	kiln_digest_of(&got, b->buf + start, b->len - start);
+	if (!kiln_digest_eq(&got, d))
+		return kiln_err(err, KILN_EDIGEST, 0, "'%s' does not match its digest", path);
 	return 0;
 }

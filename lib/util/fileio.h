@@ -19,6 +19,7 @@
 #include "compat.h"
 
 struct kiln_buf;
+struct kiln_digest;
 struct kiln_error;
 
 struct kiln_atomic_file {
@@ -44,6 +45,10 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_
 
 /* Append the file's content to b; more than cap bytes is an error. */
 int kiln_file_read(struct kiln_buf *b, const char *path, size_t cap, struct kiln_error *err);
+
+/* kiln_file_read(), then the bytes must hash to d (EDIGEST otherwise). */
+int kiln_file_read_digest(struct kiln_buf *b, const char *path, size_t cap,
+			  const struct kiln_digest *d, struct kiln_error *err);
 
 /* Copy what is left of in to out (both at their offsets). */
 int kiln_copy_fd(int out, int in, const char *what, struct kiln_error *err);
