@@ -18,13 +18,16 @@
 # its RUN children, not the executor alone; telling them apart would need a
 # cgroup per build.
 #
-# The file system under the work dir (KILN_TEST_TMP, default /tmp) weighs
-# on both builders: on ext4 without a journal, creating files in block
-# groups whose inodes were freed in the last minutes makes every create
-# scan the group (hundreds of microseconds each), so a run that follows a
-# large deletion (another run's cleanup, another test) pays for it. Point
-# KILN_TEST_TMP at a tmpfs to measure the builders rather than the
-# allocator.
+# The file system: both builders, their work dirs and the registry's storage
+# live on a fresh ext4 made for the run (a sparse image on a loop device,
+# with a journal, as a node's or CI runner's disk has). The work dir's own
+# file system would put its history into the numbers: on ext4 without a
+# journal (this project's CI machines), creating files in block groups
+# whose inodes were freed in the last half minute makes every create scan
+# the group, hundreds of microseconds each, so a run that follows a large
+# deletion (another run's cleanup, another test) pays for it and the same
+# build swings by 2x or more. KILN_BENCH_FS=dir measures on
+# KILN_TEST_TMP's file system as it is instead (a tmpfs, say).
 #
 # Then the layer cache, per workload: kiln cold (--cache
 # --cache-copy-layers=true, an empty cache repository) and kiln fully cached
@@ -57,6 +60,20 @@ exe=${KILN_EXECUTOR:-$KILN_SOURCE_DIR/build/executor}
 [[ " ${builders[*]} " != *" kiln "* || -x $exe ]] || kiln_die "no executor at '$exe' (set KILN_EXECUTOR)"
 kiln_make_tmpdir
 work=$KILN_TMPDIR
+case ${KILN_BENCH_FS:-loop} in
+loop)
+	kiln_require_cmd mkfs.ext4 mount
+	truncate -s 32G "$work/fs.img"
+	mkfs.ext4 -q -F "$work/fs.img" || kiln_die "mkfs.ext4 of the bench's file system failed"
+	mkdir "$work/fs"
+	mount -o loop "$work/fs.img" "$work/fs" ||
+		kiln_die "cannot mount a loop device (set KILN_BENCH_FS=dir to measure on '$work')"
+	work=$work/fs
+	export KILN_TEST_TMP=$work
+	;;
+dir) ;;
+*) kiln_die "KILN_BENCH_FS is 'loop' (default) or 'dir', not '$KILN_BENCH_FS'" ;;
+esac
 kiln_registry_start || kiln_die "could not start the registry fixture"
 reg=$KILN_REGISTRY
 kiln_fixture_push busybox "$reg" busybox:latest
@@ -140,7 +157,9 @@ for wl in w1 w2 w3; do
 	done
 done
 
-printf 'build bench: %d run(s) each (median), registry on loopback, buildah vfs/chroot\n' "$runs"
+fs_desc="a fresh journaled ext4 on a loop device"
+[[ ${KILN_BENCH_FS:-loop} == loop ]] || fs_desc="$(stat -f -c %T "$work") at $work"
+printf 'build bench: %d run(s) each (median), registry on loopback, buildah vfs/chroot, on %s\n' "$runs" "$fs_desc"
 for wl in w1 w2 w3; do
 	line="${wl^^}:"
 	for b in "${builders[@]}"; do
@@ -233,6 +252,10 @@ for wl in w1 w2 w3; do
 		# shellcheck disable=SC2086
 		line+=$(awk -v k="$(median ${secs[$wl.kiln-cached]})" -v s="$(median ${secs[$wl.buildah-rebuild]})" \
 			'BEGIN { printf " ratio kiln cached/buildah rebuild %.3f;", k / s }')
+		# both make a layer per step: the like-for-like cold comparison
+		# shellcheck disable=SC2086
+		line+=$(awk -v k="$(median ${secs[$wl.kiln-cold]})" -v s="$(median ${secs[$wl.buildah-cold]})" \
+			'BEGIN { printf " ratio kiln cold/buildah --layers cold %.2f;", k / s }')
 	fi
 	if [[ " ${builders[*]} " == *" kiln "* ]]; then
 		line+=" kiln cached run: ${cache_line[$wl]:-no Cache: line}"
