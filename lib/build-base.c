@@ -1,8 +1,9 @@
 /*
  * build-base.c: base images. A stage's base (or a COPY --from image) is
  * pulled into the blob store, every byte verified, and its layers are
- * unpacked from there: the blobs stay for the outputs (a tarball, a
- * layout, a push to another registry) and for rebuilding a stage's tree.
+ * unpacked as they arrive (build-unpack.c): the blobs stay for the outputs
+ * (a tarball, a layout, a push to another registry) and for rebuilding a
+ * stage's tree.
  */
 #include "compat.h"
 #include "build-int.h"
@@ -11,7 +12,6 @@
 #include "digest.h"
 #include "error.h"
 #include "base-cache.h"
-#include "extract.h"
 #include "fileio.h"
 #include "log.h"
 #include "path.h"
@@ -71,8 +71,23 @@ static int copy_local(const char *dst, const char *src, struct kiln_error *err)
 	return ret;
 }
 
+/* Into the temporary file, telling the feed what it may read. */
+struct feed_sink {
+	int fd;
+	struct layer_feed *feed;
+};
+
+static int feed_sink_write(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	struct feed_sink *s = ctx;
+	int ret = registry_write_fd(&s->fd, data, len, err);
+
+	return ret < 0 ? ret : layer_feed_wrote(s->feed, len, err);
+}
+
 /* Download to a temporary file renamed into place only once verified. */
-int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err)
+int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_feed *feed,
+		    struct kiln_error *err)
 {
 	const struct blob_origin *o = blob_origin_find(b, d);
 	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
@@ -99,8 +114,16 @@ int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *
 	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0 ||
 	    (ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) < 0)
 		goto out;
-	ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
-				registry_write_fd, &f.fd, err);
+	if (feed) {
+		struct feed_sink sink = { f.fd, feed };
+
+		layer_feed_opened(feed, f.fd);
+		ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
+					feed_sink_write, &sink, err);
+	} else {
+		ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
+					registry_write_fd, &f.fd, err);
+	}
 	if (ret < 0)
 		kiln_atomic_file_abort(&f);
 	else
@@ -112,6 +135,11 @@ out:
 	kiln_buf_release(&path);
 	kiln_buf_release(&src);
 	return ret;
+}
+
+int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err)
+{
+	return blob_fetch_feed(b, d, NULL, err);
 }
 
 struct pull_job {
@@ -129,7 +157,7 @@ static void *pull_one(void *arg)
 	return NULL;
 }
 
-static bool blob_present(const struct build *b, const struct kiln_digest *d)
+bool blob_present(const struct build *b, const struct kiln_digest *d)
 {
 	struct kiln_buf path = KILN_BUF_INIT;
 	bool ok;
@@ -196,47 +224,6 @@ static int pull_config(struct image_config *out, struct build *b, const struct r
 		goto out;
 out:
 	kiln_buf_release(&data);
-	return ret;
-}
-
-int stage_image_unpack(struct build *b, const struct stage_image *img, size_t from, int dir_fd,
-		       struct snapshot *seed, struct kiln_error *err)
-{
-	struct extract_options eo = { .ignore = (const char *const *)b->ignore.v,
-				      .nr_ignore = b->ignore.nr,
-				      .seed = seed,
-				      .no_chown = geteuid() != 0 };
-	const struct image_manifest *m = &img->manifest;
-	struct kiln_buf path = KILN_BUF_INIT;
-	struct extract *x = NULL;
-	int ret;
-
-	if (from >= m->nr_layers)
-		return 0;
-	if ((ret = blobs_ensure(b, m->layers + from, m->nr_layers - from, err)) < 0 ||
-	    (ret = extract_new(&x, dir_fd, &eo, err)) < 0)
-		goto out;
-	for (size_t i = from; i < m->nr_layers && ret == 0; i++) {
-		const struct image_descriptor *d = &m->layers[i];
-		char ds[KILN_DIGEST_STR_SIZE];
-		int fd;
-
-		kiln_buf_reset(&path);
-		blob_path(&path, b, &d->digest);
-		kiln_digest_format(ds, &d->digest);
-		fd = open(path.buf, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			ret = kiln_err(err, KILN_EIO, errno, "open layer '%s'", path.buf);
-			break;
-		}
-		ret = extract_layer_fd(NULL, x, fd, &d->digest, err);
-		close(fd);
-		if (ret < 0)
-			kiln_err_prefix(err, "layer %s", ds);
-	}
-out:
-	extract_free(x);
-	kiln_buf_release(&path);
 	return ret;
 }
 

@@ -178,6 +178,16 @@ int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t 
 		 struct kiln_error *err);
 /* Fetch one blob into the blob store (thread-safe). */
 int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *err);
+bool blob_present(const struct build *b, const struct kiln_digest *d);
+
+/* A layer read while it is pulled (build-unpack.c). blob_fetch_feed is
+ * blob_fetch telling feed about the download: the temporary file once
+ * open, then each write (an error return abandons the download). */
+struct layer_feed;
+int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_feed *feed,
+		    struct kiln_error *err);
+void layer_feed_opened(struct layer_feed *f, int fd);
+int layer_feed_wrote(struct layer_feed *f, size_t len, struct kiln_error *err);
 
 /* ------------------------------------------------------------------ ROOT */
 

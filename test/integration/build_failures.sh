@@ -4,7 +4,8 @@
 # an unknown instruction, a missing COPY source, a bad --destination, an
 # unreachable registry, a missing base image (exit 1), SIGTERM during a RUN
 # (143, the step's processes gone), ROOT "/" refused under
-# KILN_FORBID_ROOT_SLASH, and a RUN killed by a signal (128+N).
+# KILN_FORBID_ROOT_SLASH, a RUN killed by a signal (128+N), and a base
+# layer the registry serves altered (while it is unpacked as it arrives).
 set -euo pipefail
 # shellcheck source=test/tools/lib.sh
 . "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
@@ -12,7 +13,7 @@ set -euo pipefail
 . "$KILN_SOURCE_DIR/test/tools/registry.sh"
 
 kiln_require_root
-kiln_require_cmd docker-registry curl
+kiln_require_cmd docker-registry curl jq
 kiln_on_exit kiln_registry_stop
 kiln_make_tmpdir
 work=$KILN_TMPDIR
@@ -82,4 +83,18 @@ kiln_assert_eq 143 "$code" "exit code after SIGTERM"
 pgrep -f 'sleep 30[01]' >/dev/null && kiln_die "the RUN's processes survived SIGTERM"
 kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/term")" \
 	"manifest after SIGTERM"
+# A base layer the registry serves with altered bytes (changed in its
+# storage, last: every image here shares the blob): the layer is unpacked
+# while it downloads, yet the build fails on it with one line and pushes
+# nothing.
+layer=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+	"http://$reg/v2/library/busybox/manifests/latest" | jq -r '.layers[0].digest')
+hex=${layer#sha256:}
+data=$KILN_REGISTRY_DIR/storage/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data
+[[ -f $data ]] || kiln_die "no blob data at '$data'"
+size=$(stat -c %s "$data")
+printf '\x55\xaa' | dd of="$data" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect 1 "layer $layer" "$base
+RUN echo never"
 kiln_log "ok: $n failure cases"
