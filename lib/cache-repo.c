@@ -12,6 +12,7 @@
 #include "output.h"
 #include "registry.h"
 #include "timestamp.h"
+#include "workq.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,7 +26,6 @@
 #define ENTRY_CONFIG_MAX (1u << 20)
 
 struct push_job {
-	struct push_job *next;
 	struct kiln_digest key;
 	struct cache_layer layer;
 	char *media_type;
@@ -42,12 +42,8 @@ struct cache_repo {
 	bool push;
 	char *architecture, *os;
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct push_job *head, **tail;
-	bool closing;
-	bool thread_started;
-	pthread_t thread;
+	struct kiln_workq *q;
+	pthread_mutex_t lock; /* for the counts */
 	size_t pushed, failed;
 };
 
@@ -346,8 +342,10 @@ static void job_free(struct push_job *j)
 	free(j);
 }
 
-static void run_job(struct cache_repo *cr, struct push_job *j)
+static void run_job(void *ctx, void *job)
 {
+	struct cache_repo *cr = ctx;
+	struct push_job *j = job;
 	struct kiln_error err = KILN_ERROR_INIT;
 	char hex[2 * KILN_SHA256_LEN + 1];
 	bool ok;
@@ -363,30 +361,13 @@ static void run_job(struct cache_repo *cr, struct push_job *j)
 	ok ? cr->pushed++ : cr->failed++;
 	pthread_mutex_unlock(&cr->lock);
 	kiln_error_release(&err);
+	job_free(j);
 }
 
-static void *push_worker(void *arg)
+static void drop_job(void *ctx, void *job)
 {
-	struct cache_repo *cr = arg;
-
-	for (;;) {
-		struct push_job *j;
-
-		pthread_mutex_lock(&cr->lock);
-		while (!cr->head && !cr->closing)
-			pthread_cond_wait(&cr->cond, &cr->lock);
-		j = cr->head;
-		if (j) {
-			cr->head = j->next;
-			if (!cr->head)
-				cr->tail = &cr->head;
-		}
-		pthread_mutex_unlock(&cr->lock);
-		if (!j)
-			return NULL;
-		run_job(cr, j);
-		job_free(j);
-	}
+	(void)ctx;
+	job_free(job);
 }
 
 void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
@@ -405,40 +386,12 @@ void cache_repo_push(struct cache_repo *cr, const struct kiln_digest *key,
 		j->blob_path = xstrdup(blob_path);
 	}
 	j->created_by = created_by ? xstrdup(created_by) : NULL;
-	pthread_mutex_lock(&cr->lock);
-	if (!cr->thread_started) {
-		cr->thread_started = pthread_create(&cr->thread, NULL, push_worker, cr) == 0;
-		if (!cr->thread_started) {
-			pthread_mutex_unlock(&cr->lock);
-			run_job(cr, j); /* no thread: push in line, still only a warning */
-			job_free(j);
-			return;
-		}
-	}
-	*cr->tail = j;
-	cr->tail = &j->next;
-	pthread_cond_signal(&cr->cond);
-	pthread_mutex_unlock(&cr->lock);
+	kiln_workq_push(cr->q, j);
 }
 
 void cache_repo_finish(struct cache_repo *cr, bool drop, size_t *pushed, size_t *failed)
 {
-	pthread_mutex_lock(&cr->lock);
-	while (drop && cr->head) {
-		struct push_job *j = cr->head;
-
-		cr->head = j->next;
-		job_free(j);
-	}
-	if (!cr->head)
-		cr->tail = &cr->head;
-	cr->closing = true;
-	pthread_cond_signal(&cr->cond);
-	pthread_mutex_unlock(&cr->lock);
-	if (cr->thread_started) {
-		pthread_join(cr->thread, NULL);
-		cr->thread_started = false;
-	}
+	kiln_workq_finish(cr->q, drop);
 	*pushed = cr->pushed;
 	*failed = cr->failed;
 }
@@ -453,8 +406,7 @@ static struct cache_repo *repo_new(const struct cache_options *o)
 	cr->architecture = xstrdup(o->architecture ? o->architecture : "amd64");
 	cr->os = xstrdup(o->os ? o->os : "linux");
 	pthread_mutex_init(&cr->lock, NULL);
-	pthread_cond_init(&cr->cond, NULL);
-	cr->tail = &cr->head;
+	cr->q = kiln_workq_new(run_job, drop_job, cr);
 	return cr;
 }
 
@@ -522,14 +474,8 @@ void cache_repo_free(struct cache_repo *cr)
 	if (!cr)
 		return;
 	cache_repo_finish(cr, true, &p, &f);
-	while (cr->head) {
-		struct push_job *j = cr->head;
-
-		cr->head = j->next;
-		job_free(j);
-	}
+	kiln_workq_free(cr->q);
 	pthread_mutex_destroy(&cr->lock);
-	pthread_cond_destroy(&cr->cond);
 	free(cr->name);
 	free(cr->layout);
 	free(cr->blob_dir);
