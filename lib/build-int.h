@@ -63,6 +63,7 @@ struct build {
 	struct registry_client *pull, *push;
 	struct registry_client *cache_client; /* the cache repository's (its own thread) */
 	struct cache_repo *cache;	      /* NULL without --cache */
+	struct layer_upload *upload;	      /* NULL without a push */
 	size_t cache_hits, cache_misses;
 	bool cache_unreachable; /* a lookup failed on the network: no more */
 	struct blob_origin *origins;
@@ -188,6 +189,18 @@ int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_f
 		    struct kiln_error *err);
 void layer_feed_opened(struct layer_feed *f, int fd);
 int layer_feed_wrote(struct layer_feed *f, size_t len, struct kiln_error *err);
+
+/* The target stage's layers, uploaded to the first destination while the
+ * build goes on (build-upload.c). *out is NULL when nothing is pushed;
+ * the other calls take NULL. */
+struct layer_upload;
+int layer_upload_open(struct layer_upload **out, const struct build_options *o,
+		      struct kiln_error *err);
+void layer_upload_add(struct layer_upload *u, const struct kiln_digest *d, uint64_t size,
+		      const char *path);
+/* Wait for the uploads (drop: only the one under way). */
+void layer_upload_finish(struct layer_upload *u, bool drop);
+void layer_upload_free(struct layer_upload *u);
 
 /* ------------------------------------------------------------------ ROOT */
 

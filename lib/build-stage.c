@@ -193,6 +193,8 @@ static int commit_layer(struct stage_run *sr, const struct snapshot_changes *cha
 	kiln_info("Layer of %zu paths, %" PRIu64 " bytes compressed, in %.2fs", changes->nr,
 		  info.size, build_elapsed(&t0));
 	cache_store(sr, &info, path.buf, created_by);
+	if (sr->stage->index == b->st.target)
+		layer_upload_add(b->upload, &info.digest, info.size, path.buf);
 	ret = 0;
 out:
 	kiln_buf_release(&tmp);

@@ -258,6 +258,7 @@ static int deliver(struct build *b, struct build_result *out, struct kiln_error 
 	struct output_image oi;
 	int ret;
 
+	layer_upload_finish(b->upload, false);
 	add_labels(b, img);
 	if ((ret = image_finish(&manifest, &mt, &out->digest, b, img, err)) < 0)
 		goto out;
@@ -313,6 +314,7 @@ static void build_release(struct build *b)
 	dockerfile_release(&b->df);
 	free(b->df_name);
 	context_release(&b->ctx);
+	layer_upload_free(b->upload);
 	cache_repo_free(b->cache);
 	registry_client_free(b->cache_client);
 	for (size_t i = 0; i < b->nr_origins; i++) {
@@ -349,14 +351,15 @@ int build_run(struct build_result *out, const struct build_options *o, struct ki
 	if ((ret = setup_platform(&b, err)) < 0 || (ret = setup_epoch(&b, err)) < 0 ||
 	    (ret = run_check_privileges(o->rootfs != NULL, err)) < 0 ||
 	    (ret = setup_clients(&b, err)) < 0 || (ret = check_destinations(&b, err)) < 0 ||
-	    (ret = root_setup(&b, err)) < 0 || (ret = setup_cache(&b, err)) < 0 ||
-	    (ret = load_dockerfile(&b, err)) < 0 || (ret = run_stages(&b, err)) < 0 ||
-	    (ret = deliver(&b, out, err)) < 0)
+	    (ret = layer_upload_open(&b.upload, o, err)) < 0 || (ret = root_setup(&b, err)) < 0 ||
+	    (ret = setup_cache(&b, err)) < 0 || (ret = load_dockerfile(&b, err)) < 0 ||
+	    (ret = run_stages(&b, err)) < 0 || (ret = deliver(&b, out, err)) < 0)
 		goto out;
 	summary(&b, out);
 	if (o->cleanup && (ret = root_wipe(&b, err)) < 0)
 		goto out;
 out:
+	layer_upload_finish(b.upload, true);
 	finish_cache(&b);
 	ret = exit_code(&b, ret);
 	build_release(&b);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # integration.build_failures: every failure ends with one clear line and
-# the right exit code, and nothing is pushed: a failing RUN (its own code),
+# the right exit code, and nothing is pushed: a failing RUN (its own code,
+# also after a layer was made and uploaded early),
 # an unknown instruction, a missing COPY source, a bad --destination, an
 # unreachable registry, a missing base image (exit 1), SIGTERM during a RUN
 # (143, the step's processes gone), ROOT "/" refused under
@@ -48,6 +49,11 @@ base="FROM $reg/library/busybox:latest"
 expect 3 'Dockerfile:2: RUN exit 3: the command exited with code 3' "$base
 RUN exit 3
 RUN echo never"
+# a layer made (and uploaded while the build goes on) before the failure:
+# still no tag
+expect 3 'Dockerfile:3: RUN exit 3' "$base
+COPY present.txt /present.txt
+RUN exit 3"
 expect 1 "unknown instruction" "$base
 FRUN echo x"
 expect 1 "missing.txt" "$base
@@ -83,6 +89,7 @@ kiln_assert_eq 143 "$code" "exit code after SIGTERM"
 pgrep -f 'sleep 30[01]' >/dev/null && kiln_die "the RUN's processes survived SIGTERM"
 kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/term")" \
 	"manifest after SIGTERM"
+
 # A base layer the registry serves with altered bytes (changed in its
 # storage, last: every image here shares the blob): the layer is unpacked
 # while it downloads, yet the build fails on it with one line and pushes
