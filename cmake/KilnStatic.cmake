@@ -3,9 +3,11 @@
 # kiln unpacks a base image over / and then cannot rely on anything in /, so
 # the executor is one static binary. This file defines the same imported
 # targets as cmake/KilnDeps.cmake (kiln::openssl kiln::zlib kiln::curl
-# kiln::archive kiln::cjson kiln::xxhash), pointing at static archives:
-#   - libcurl, libarchive and libcjson built by cmake/static-deps.sh with only
-#     what kiln needs (Debian's static builds drag in LDAP, GSSAPI, xml2 ...);
+# kiln::archive kiln::cjson kiln::xxhash kiln::isal), pointing at static
+# archives:
+#   - libcurl, libarchive, libcjson and libisal built by cmake/static-deps.sh
+#     with only what kiln needs (Debian's static builds drag in LDAP, GSSAPI,
+#     xml2 ...; Debian has no static ISA-L);
 #   - libssl, libcrypto, libz, libxxhash, libcares, libnghttp2, libbz2,
 #     liblzma and libzstd as Debian's -dev packages ship them
 #     (cmake/static-packages.txt lists the packages).
@@ -28,7 +30,7 @@ if(KILN_TESTS)
 endif()
 
 set(KILN_STATIC_DEPS_PREFIX "" CACHE PATH
-	"Prefix holding static libcurl, libarchive and libcjson (empty: run cmake/static-deps.sh)")
+	"Prefix holding static libcurl, libarchive, libcjson and libisal (empty: run cmake/static-deps.sh)")
 
 if(KILN_STATIC_DEPS_PREFIX)
 	set(_kiln_static_prefix "${KILN_STATIC_DEPS_PREFIX}")
@@ -36,7 +38,7 @@ else()
 	set(_kiln_static_script "${CMAKE_CURRENT_LIST_DIR}/static-deps.sh")
 	set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_kiln_static_script}")
 	message(STATUS "kiln: static dependencies from ${_kiln_static_script} "
-		"(the first run builds curl, libarchive and cJSON: several minutes)")
+		"(the first run builds curl, libarchive, cJSON and ISA-L: several minutes)")
 	# The script reports progress on stderr (shown as it runs) and prints
 	# the prefix as the one line on stdout.
 	execute_process(
@@ -58,7 +60,7 @@ find_package(Threads REQUIRED)
 # Built ones are looked for in the prefix only, Debian's in the system dirs.
 function(kiln_static_lib target file)
 	string(MAKE_C_IDENTIFIER "KILN_STATIC_LIB_${file}" var)
-	if(file MATCHES "^lib(curl|archive|cjson)\\.a$")
+	if(file MATCHES "^lib(curl|archive|cjson|isal)\\.a$")
 		find_library(${var} NAMES ${file} PATHS "${_kiln_static_prefix}/lib"
 			NO_DEFAULT_PATH NO_CACHE)
 		set(hint "${_kiln_static_prefix} does not hold it: rerun cmake/static-deps.sh")
@@ -95,6 +97,7 @@ kiln_static_lib(kiln::curl libcurl.a
 kiln_static_lib(kiln::archive libarchive.a
 	kiln_static::lzma kiln_static::zstd kiln_static::bz2 kiln::zlib Threads::Threads)
 kiln_static_lib(kiln::cjson libcjson.a m)
+kiln_static_lib(kiln::isal libisal.a)
 
 # Headers: the built libraries' come first, ahead of any shared-build
 # headers of other versions in /usr/include (libcurl4-openssl-dev,
@@ -106,6 +109,8 @@ set_target_properties(kiln::curl PROPERTIES
 set_target_properties(kiln::archive PROPERTIES
 	INTERFACE_INCLUDE_DIRECTORIES "${_kiln_static_prefix}/include"
 	INTERFACE_COMPILE_DEFINITIONS LIBARCHIVE_STATIC)
+set_target_properties(kiln::isal PROPERTIES
+	INTERFACE_INCLUDE_DIRECTORIES "${_kiln_static_prefix}/include")
 set_target_properties(kiln::cjson PROPERTIES
 	INTERFACE_INCLUDE_DIRECTORIES
 		"${_kiln_static_prefix}/include;${_kiln_static_prefix}/include/cjson")

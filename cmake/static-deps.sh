@@ -20,6 +20,8 @@
 #   libcurl     HTTP and HTTPS only, OpenSSL, zlib, c-ares, nghttp2
 #   libcjson    cJSON.c alone
 #   libarchive  zlib, bzip2, xz, zstd; no xml2/expat/openssl/nettle/lz4/acl/iconv
+#   libisal     ISA-L's igzip (and the CRC code it needs) alone; Debian
+#               ships no static library
 # Used as Debian ships them (the .a files of the -dev packages):
 #   libssl.a libcrypto.a libz.a libxxhash.a libcares.a libnghttp2.a
 #   libbz2.a liblzma.a libzstd.a
@@ -29,7 +31,7 @@
 # its own lists and cache dirs); the host's /etc/apt is only read.
 #
 # Debian packages needed (also in cmake/static-packages.txt, for CI):
-#   build-essential dpkg-dev pkg-config file
+#   build-essential dpkg-dev pkg-config file nasm
 #   libssl-dev zlib1g-dev libc-ares-dev libnghttp2-dev libxxhash-dev
 #   libbz2-dev liblzma-dev libzstd-dev
 #
@@ -52,7 +54,7 @@ cc=${CC:-cc}
 
 # The Debian source packages built here and, for each, a binary package of
 # the same source whose candidate version tells which source version to get.
-sources=(curl:libcurl4 cjson:libcjson1 libarchive:libarchive13)
+sources=(curl:libcurl4 cjson:libcjson1 libarchive:libarchive13 libisal:libisal2)
 # The -dev packages whose headers and static libraries go into the build.
 devpkgs=(libssl-dev zlib1g-dev libc-ares-dev libnghttp2-dev libxxhash-dev
 	libbz2-dev liblzma-dev libzstd-dev)
@@ -107,6 +109,7 @@ done
 ((${#missing[@]} == 0)) ||
 	die "missing Debian packages: ${missing[*]} (apt-get install \$(cat $(dirname "$script")/static-packages.txt))"
 command -v "$cc" >/dev/null || die "no C compiler '$cc' (install build-essential)"
+command -v nasm >/dev/null || die "no nasm, which ISA-L's assembly needs (apt-get install nasm)"
 for a in libssl.a libcrypto.a libz.a libcares.a libnghttp2.a libxxhash.a \
 	libbz2.a liblzma.a libzstd.a; do
 	[[ -f $syslib/$a ]] || die "$syslib/$a is missing (its -dev package ships it on Debian 12)"
@@ -121,6 +124,7 @@ key=$({
 	printf '%s\n' "${versions[@]}"
 	dpkg-query -W -f='${Package}=${Version}\n' "${devpkgs[@]}"
 	"$cc" --version | head -n 1
+	nasm -v
 	printf '%s\n' "$multiarch" "${CFLAGS:-}" "${CPPFLAGS:-}"
 } | sha256sum | cut -c1-16)
 
@@ -382,9 +386,24 @@ build_archive() {
 		install-includeHEADERS install-pkgconfigDATA
 }
 
+# --- ISA-L -------------------------------------------------------------------
+# Its own makefile builds the static library with no configure step; only
+# the gzip unit (which pulls in the CRC one) goes in.
+isal_src=$(srcdir libisal)
+build_isal() {
+	buildlog=$work/isal.log
+	cd "$isal_src"
+	# shellcheck disable=SC2016 # expanded by sh -c
+	step "isa-l: make" sh -c 'make -f Makefile.unx units=igzip DEBUG="$CFLAGS" lib'
+	mkdir -p "$stage/include/isa-l"
+	cp "$isal_src"/include/*.h "$stage/include/isa-l/"
+	cp "$isal_src/bin/isa-l.a" "$stage/lib/libisal.a"
+}
+
 # configure scripts run one process at a time: build curl and libarchive
 # side by side so both cores stay busy, and wait for both before judging.
 (build_cjson)
+(build_isal)
 (build_curl) &
 curl_pid=$!
 (build_archive) &

@@ -3,7 +3,8 @@
  *
  * extract.c drives a layer (stream, tar entries, digest), extract-entry.c
  * creates one entry, extract-remove.c applies whiteouts and clears what an
- * entry replaces, extract-source.c turns the byte stream into tar bytes.
+ * entry replaces, extract-source.c turns the byte stream into tar bytes
+ * (extract-gunzip.c decompresses gzip).
  */
 #ifndef KILN_EXTRACT_INT_H
 #define KILN_EXTRACT_INT_H
@@ -140,6 +141,17 @@ int extract_whiteout(struct extract *x, const char *rel, struct kiln_error *err)
 int extract_opaque(struct extract *x, const char *dir_rel, struct kiln_error *err);
 
 /* extract-source.c: the layer bytes as libarchive reads them. */
+/* gzip through ISA-L (extract-gunzip.c). input() gives the next chunk of
+ * compressed bytes (valid until the next call): its length, 0 at the end,
+ * or -1 with err set. */
+typedef ssize_t gunzip_input_fn(void *arg, const void **buf, struct kiln_error *err);
+struct gunzip;
+struct gunzip *gunzip_new(gunzip_input_fn *input, void *arg);
+/* Up to len decompressed bytes into out: the count, 0 after the last
+ * member, or a negative KILN_E* code with err set. */
+ssize_t gunzip_read(struct gunzip *g, void *out, size_t len, struct kiln_error *err);
+void gunzip_free(struct gunzip *g);
+
 struct extract_source;
 int extract_source_open(struct extract_source **out, struct archive *a, extract_read_fn *read,
 			void *arg, struct kiln_error *err);

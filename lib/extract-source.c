@@ -33,7 +33,8 @@
  * call), so the decoder only ever fills a block nobody reads.
  */
 struct inflate_pipe {
-	struct archive *d; /* gzip or zstd, format raw */
+	struct gunzip *gz; /* gzip */
+	struct archive *d; /* zstd (libarchive, format raw); NULL for gzip */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -78,9 +79,9 @@ static ssize_t source_fill(struct extract_source *src, size_t len)
 	return n;
 }
 
-static la_ssize_t source_read_cb(struct archive *a, void *data, const void **out)
+/* The next chunk: first what the magic check read, then fresh reads. */
+static ssize_t source_next(struct extract_source *src, const void **out)
 {
-	struct extract_source *src = data;
 	ssize_t n;
 
 	*out = src->buf;
@@ -89,9 +90,27 @@ static la_ssize_t source_read_cb(struct archive *a, void *data, const void **out
 		src->pending = 0;
 		return n;
 	}
-	n = source_fill(src, SOURCE_CHUNK);
+	return source_fill(src, SOURCE_CHUNK);
+}
+
+static la_ssize_t source_read_cb(struct archive *a, void *data, const void **out)
+{
+	struct extract_source *src = data;
+	ssize_t n = source_next(src, out);
+
 	if (n < 0)
 		archive_set_error(a, EIO, "%s", kiln_error_msg(&src->err));
+	return n;
+}
+
+/* The read error stays in src->err for extract_source_failed(). */
+static ssize_t gunzip_input(void *arg, const void **buf, struct kiln_error *err)
+{
+	struct extract_source *src = arg;
+	ssize_t n = source_next(src, buf);
+
+	if (n < 0)
+		kiln_err(err, src->err.code, 0, "%s", kiln_error_msg(&src->err));
 	return n;
 }
 
@@ -99,10 +118,33 @@ static la_ssize_t source_read_cb(struct archive *a, void *data, const void **out
 
 /* Fill one block from the decoder. Returns its length; *end set at the
  * stream's end or on an error (then p->error is set). */
+static size_t pipe_fill_gzip(struct inflate_pipe *p, char *blk, bool *end)
+{
+	struct kiln_error err = KILN_ERROR_INIT;
+	size_t len = 0;
+
+	while (len < PIPE_BLOCK) {
+		ssize_t n = gunzip_read(p->gz, blk + len, PIPE_BLOCK - len, &err);
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n < 0)
+			p->error = xstrdup(kiln_error_msg(&err));
+		*end = true;
+		break;
+	}
+	kiln_error_release(&err);
+	return len;
+}
+
 static size_t pipe_fill(struct inflate_pipe *p, char *blk, bool *end)
 {
 	size_t len = 0;
 
+	if (p->gz)
+		return pipe_fill_gzip(p, blk, end);
 	while (len < PIPE_BLOCK) {
 		la_ssize_t n = archive_read_data(p->d, blk + len, PIPE_BLOCK - len);
 
@@ -128,7 +170,7 @@ static void *pipe_thread(void *arg)
 
 	/* format empty: a stream that decompresses to nothing ends here,
 	 * and the tar reader says what is wrong with it */
-	r = archive_read_next_header(p->d, &ae);
+	r = p->d ? archive_read_next_header(p->d, &ae) : ARCHIVE_OK;
 	if (r != ARCHIVE_OK) {
 		if (r != ARCHIVE_EOF)
 			p->error = xstrdup(archive_error_string(p->d) ? archive_error_string(p->d)
@@ -207,7 +249,9 @@ static void pipe_free(struct extract_source *src)
 	if (!p)
 		return;
 	pipe_stop(src);
-	archive_read_free(p->d);
+	if (p->d)
+		archive_read_free(p->d);
+	gunzip_free(p->gz);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	for (size_t i = 0; i < PIPE_BLOCKS; i++)
@@ -217,28 +261,57 @@ static void pipe_free(struct extract_source *src)
 	src->pipe = NULL;
 }
 
-/*
- * Open the decoder on the layer stream (here, so a bad header is reported
- * as before) and start its thread; a then reads plain tar from the pipe.
- */
-static int pipe_open(struct extract_source *src, struct archive *a, int (*filter)(struct archive *),
-		     struct kiln_error *err)
+static struct inflate_pipe *pipe_new(struct extract_source *src)
 {
 	struct inflate_pipe *p = xcalloc(1, sizeof(*p));
-	int r;
 
 	src->pipe = p;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	for (size_t i = 0; i < PIPE_BLOCKS; i++)
 		p->blk[i] = xmalloc(PIPE_BLOCK);
+	return p;
+}
+
+/* Start the decoding thread; a then reads plain tar from the pipe. */
+static int pipe_start(struct inflate_pipe *p, struct archive *a, struct kiln_error *err)
+{
+	int r;
+
+	if ((r = pthread_create(&p->thread, NULL, pipe_thread, p)) != 0)
+		return kiln_err(err, KILN_EIO, r, "start the layer decompressor");
+	p->started = true;
+	if (archive_read_support_filter_none(a) != ARCHIVE_OK)
+		return kiln_err(err, KILN_EIO, 0, "layer reader unavailable: %s",
+				archive_error_string(a));
+	return 0;
+}
+
+/* gzip: ISA-L's inflate; a bad header shows when the thread reads it. */
+static int pipe_open_gzip(struct extract_source *src, struct archive *a, struct kiln_error *err)
+{
+	struct inflate_pipe *p = pipe_new(src);
+
+	p->gz = gunzip_new(gunzip_input, src);
+	return pipe_start(p, a, err);
+}
+
+/*
+ * zstd: libarchive's decoder, opened on the layer stream here, so a bad
+ * header is reported before the thread starts.
+ */
+static int pipe_open_zstd(struct extract_source *src, struct archive *a, struct kiln_error *err)
+{
+	struct inflate_pipe *p = pipe_new(src);
+
 	p->d = archive_read_new();
 	if (!p->d) {
 		fprintf(stderr, "kiln: fatal: out of memory for a layer reader\n");
 		exit(1);
 	}
 	/* ARCHIVE_WARN: libarchive would run an external program */
-	if (filter(p->d) != ARCHIVE_OK || archive_read_support_format_raw(p->d) != ARCHIVE_OK ||
+	if (archive_read_support_filter_zstd(p->d) != ARCHIVE_OK ||
+	    archive_read_support_format_raw(p->d) != ARCHIVE_OK ||
 	    archive_read_support_format_empty(p->d) != ARCHIVE_OK)
 		return kiln_err(err, KILN_EIO, 0, "layer decompressor unavailable: %s",
 				archive_error_string(p->d));
@@ -248,13 +321,7 @@ static int pipe_open(struct extract_source *src, struct archive *a, int (*filter
 				 archive_error_string(p->d));
 		return err->code;
 	}
-	if ((r = pthread_create(&p->thread, NULL, pipe_thread, p)) != 0)
-		return kiln_err(err, KILN_EIO, r, "start the layer decompressor");
-	p->started = true;
-	if (archive_read_support_filter_none(a) != ARCHIVE_OK)
-		return kiln_err(err, KILN_EIO, 0, "layer reader unavailable: %s",
-				archive_error_string(a));
-	return 0;
+	return pipe_start(p, a, err);
 }
 
 /* Read until the first bytes can be told apart (or the stream ends). */
@@ -282,13 +349,13 @@ static bool has_magic(const struct extract_source *src, const char *magic, size_
 
 /* Enable exactly the decoder the magic bytes name: libarchive's own
  * bidding would also accept formats no layer uses (xz, rpm, ...). A
- * compressed layer gets its own decoding thread (pipe_open). */
+ * compressed layer gets its own decoding thread (pipe_start). */
 static int source_pick_filter(struct extract_source *src, struct archive *a, struct kiln_error *err)
 {
 	if (has_magic(src, "\x1f\x8b", 2))
-		return pipe_open(src, a, archive_read_support_filter_gzip, err);
+		return pipe_open_gzip(src, a, err);
 	if (has_magic(src, "\x28\xb5\x2f\xfd", 4))
-		return pipe_open(src, a, archive_read_support_filter_zstd, err);
+		return pipe_open_zstd(src, a, err);
 	if (has_magic(src,
 		      "\xfd"
 		      "7zXZ",

@@ -10,7 +10,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build_packages=(
 	build-essential cmake pkg-config git clang-format
 	libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libcjson-dev
-	libxxhash-dev libcmocka-dev attr
+	libxxhash-dev libisal-dev libcmocka-dev attr
 )
 
 read_list() {

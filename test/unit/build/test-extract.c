@@ -19,6 +19,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------ fixture */
 
@@ -622,6 +623,65 @@ static void test_zstd(void **state)
 	check_filter(*state, 'z');
 }
 
+/* in as one gzip member appended to out (zlib, gzip wrapper). */
+static void gzip_append(struct layer *out, const char *in, size_t len)
+{
+	z_stream z = { 0 };
+
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (unsigned char *)out->buf + out->len;
+	z.avail_out = (uInt)((1 << 20) - out->len);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	out->len = (size_t)((char *)z.next_out - out->buf);
+	deflateEnd(&z);
+}
+
+/* Two gzip members (what `cat a.gz b.gz` makes) and zero padding after
+ * them: one tar stream, as gzip -d reads it. */
+static void test_gzip_members(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_error err = KILN_ERROR_INIT;
+	const struct member m[] = { D("d"), F("d/x", "first"), F("d/y", "second") };
+	struct layer tar = build_layer(m, 3, 0);
+	struct layer gz = { .buf = calloc(1, 1 << 20) };
+	struct stat st;
+
+	gzip_append(&gz, tar.buf, tar.len / 2);
+	gzip_append(&gz, tar.buf + tar.len / 2, tar.len - tar.len / 2);
+	gz.len += 16; /* calloc'd zeros */
+	assert_int_equal(apply(f, &gz, 1, &err), 0);
+	assert_int_equal(root_lstat(f, "d/x", &st), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(root_lstat(f, "d/y", &st), 0);
+	assert_int_equal(st.st_size, 6);
+	layers_free(&tar, 1);
+	layers_free(&gz, 1);
+}
+
+/* A wrong CRC-32 in the trailer and a stream cut short both fail the
+ * layer, each with its own reason. */
+static void test_gzip_damaged(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_error err = KILN_ERROR_INIT;
+	const struct member m[] = { F("x", "some content to compress") };
+	struct layer l = build_layer(m, 1, 'g');
+
+	l.buf[l.len - 8] ^= 0x55;
+	assert_int_equal(apply(f, &l, 1, &err), KILN_EINVAL);
+	assert_non_null(strstr(kiln_error_msg(&err), "CRC-32"));
+	kiln_error_release(&err);
+	l.buf[l.len - 8] ^= 0x55;
+	l.len -= 12;
+	assert_int_equal(apply(f, &l, 1, &err), KILN_EINVAL);
+	assert_non_null(strstr(kiln_error_msg(&err), "truncated"));
+	kiln_error_release(&err);
+	layers_free(&l, 1);
+}
+
 static void test_not_a_layer(void **state)
 {
 	struct fx *f = *state;
@@ -731,6 +791,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_modes_and_times, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gzip, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_zstd, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gzip_members, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gzip_damaged, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_not_a_layer, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_digest_checked, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_ignore_list, fx_setup, fx_teardown),
