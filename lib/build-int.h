@@ -190,14 +190,20 @@ int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_f
 void layer_feed_opened(struct layer_feed *f, int fd);
 int layer_feed_wrote(struct layer_feed *f, size_t len, struct kiln_error *err);
 
-/* The target stage's layers, uploaded to the first destination while the
- * build goes on (build-upload.c). *out is NULL when nothing is pushed;
- * the other calls take NULL. */
+/* The target stage's layers, uploaded to the first destination as they
+ * are written (build-upload.c). *out is NULL when nothing is pushed; the
+ * other calls take NULL. */
 struct layer_upload;
+struct layer_stream;
 int layer_upload_open(struct layer_upload **out, const struct build_options *o,
 		      struct kiln_error *err);
-void layer_upload_add(struct layer_upload *u, const struct kiln_digest *d, uint64_t size,
-		      const char *path);
+/* A layer about to be written: opened and wrote are its layer_tap's
+ * callbacks; layer_stream_end (digest NULL: no blob came of it) must
+ * follow, once. */
+struct layer_stream *layer_upload_stream(struct layer_upload *u);
+void layer_stream_opened(void *ctx, int fd);
+void layer_stream_wrote(void *ctx, uint64_t total);
+void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest);
 /* Wait for the uploads (drop: only the one under way). */
 void layer_upload_finish(struct layer_upload *u, bool drop);
 void layer_upload_free(struct layer_upload *u);

@@ -164,14 +164,22 @@ static int commit_layer(struct stage_run *sr, const struct snapshot_changes *cha
 	struct kiln_buf tmp = KILN_BUF_INIT, path = KILN_BUF_INIT;
 	/* the layer hands the hashes of the files it reads to the snapshot */
 	struct layer_options lo = b->layer;
+	struct layer_tap tap = { .opened = layer_stream_opened, .wrote = layer_stream_wrote };
+	struct layer_stream *stream = NULL;
 	struct layer_info info;
 	struct timespec t0;
 	int ret;
 
 	lo.learn = sr->snap;
+	/* the image's own layers go to the registry as they are written */
+	if (sr->stage->index == b->st.target)
+		stream = layer_upload_stream(b->upload);
+	tap.ctx = stream;
+	lo.tap = stream ? &tap : NULL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	kiln_buf_addf(&tmp, "%s/layer-%zu.tmp", b->work_dir, b->step);
 	ret = layer_write_file(&info, b->root_fd, changes, tmp.buf, &lo, err);
+	layer_stream_end(stream, ret > 0 ? &info.digest : NULL);
 	if (ret <= 0) {
 		image_history_add(b, sr->img, created_by, true);
 		if (ret == 0)
@@ -193,8 +201,6 @@ static int commit_layer(struct stage_run *sr, const struct snapshot_changes *cha
 	kiln_info("Layer of %zu paths, %" PRIu64 " bytes compressed, in %.2fs", changes->nr,
 		  info.size, build_elapsed(&t0));
 	cache_store(sr, &info, path.buf, created_by);
-	if (sr->stage->index == b->st.target)
-		layer_upload_add(b->upload, &info.digest, info.size, path.buf);
 	ret = 0;
 out:
 	kiln_buf_release(&tmp);

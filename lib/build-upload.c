@@ -1,16 +1,17 @@
 /*
  * build-upload.c: the image's own layers uploaded to the first destination
- * while the build goes on.
+ * while they are made.
  *
- * A layer is final once its blob is committed, yet the push at the end
- * would only send it then, after every later step, with the network idle
- * until that moment. A thread of its own, with a registry client of its
- * own, uploads each layer of the target stage as soon as it is made; the
- * push at the end finds those blobs in place (its HEAD) and sends only
- * the rest, then the manifest. An upload that fails is only logged: the
- * push at the end tries it again and fails the build if it must. No tag
- * is written before that push, so a failed build leaves no image behind,
- * only blobs nothing names.
+ * The push at the end would send each layer only after every later step,
+ * with the network idle until then. Instead each layer of the target stage
+ * is streamed as the layer writer compresses it: a thread of its own, with
+ * a registry client of its own, PATCHes the blob's bytes as they reach its
+ * file and closes the upload with the digest once the layer is done. The
+ * push at the end finds those blobs in place (its HEAD) and sends only the
+ * rest, then the manifest. An upload that fails is only logged: the push
+ * at the end tries again from the finished blob and fails the build if it
+ * must. No tag is written before that push, so a failed build leaves no
+ * image behind, only blobs nothing names.
  */
 #include "compat.h"
 #include "build-int.h"
@@ -21,12 +22,10 @@
 #include "workq.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 
-struct upload_job {
-	struct kiln_digest digest;
-	uint64_t size;
-	char *path;
-};
+/* Bytes that make a PATCH worth its round trip while the layer grows. */
+#define STREAM_CHUNK (4u << 20)
 
 struct layer_upload {
 	struct registry_client *c;
@@ -34,38 +33,80 @@ struct layer_upload {
 	struct kiln_workq *q;
 };
 
-static void job_free(void *ctx, void *job)
+/* One layer: written by the layer writer, read by the upload thread. The
+ * writer ends it (layer_stream_end) before commit_layer returns; the
+ * upload thread frees it after. */
+struct layer_stream {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd; /* the upload's own descriptor of the blob; -1 until open */
+	uint64_t written;
+	bool ended, complete; /* complete: a whole blob, with digest */
+	struct kiln_digest digest;
+};
+
+static void stream_free(void *ctx, void *job)
 {
-	struct upload_job *j = job;
+	struct layer_stream *s = job;
 
 	(void)ctx;
-	free(j->path);
-	free(j);
+	if (s->fd >= 0)
+		close(s->fd);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
-static void upload_one(void *ctx, void *job)
+static int stream_wait(void *ctx, uint64_t want, uint64_t *avail, bool *done,
+		       struct kiln_digest *digest)
+{
+	struct layer_stream *s = ctx;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->ended && (s->fd < 0 || s->written < want))
+		pthread_cond_wait(&s->cond, &s->lock);
+	if (s->ended && (!s->complete || s->fd < 0)) {
+		ret = -1;
+	} else {
+		*avail = s->written;
+		*done = s->ended;
+		*digest = s->digest;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+static int stream_read_at(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err)
+{
+	return registry_read_at_fd(&((struct layer_stream *)ctx)->fd, buf, len, off, err);
+}
+
+static void upload_stream(void *ctx, void *job)
 {
 	struct layer_upload *u = ctx;
-	struct upload_job *j = job;
-	struct registry_blob_source src = { .digest = j->digest, .size = j->size };
+	struct layer_stream *s = job;
+	struct registry_blob_stream bs = {
+		.wait = stream_wait, .read_at = stream_read_at, .ctx = s, .chunk = STREAM_CHUNK
+	};
 	struct kiln_error err = KILN_ERROR_INIT;
+	struct kiln_digest d;
 	char ds[KILN_DIGEST_STR_SIZE];
-	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	uint64_t avail;
+	bool done;
 
-	kiln_digest_format(ds, &j->digest);
-	src.read_at = registry_read_at_fd;
-	src.ctx = &fd;
-	if (fd < 0)
-		kiln_err(&err, KILN_EIO, errno, "open '%s'", j->path);
-	if (fd < 0 || registry_blob_push(u->c, &u->ref, &src, &err) < 0)
-		kiln_debug("early upload of %s failed (the push will retry it): %s", ds,
-			   kiln_error_msg(&err));
-	else
-		kiln_debug("layer %s uploaded during the build", ds);
-	if (fd >= 0)
-		close(fd);
+	/* a step that made no layer: not even an upload session */
+	if (stream_wait(s, 1, &avail, &done, &d) == 0) {
+		if (registry_blob_push_stream(u->c, &u->ref, &bs, &err) < 0) {
+			kiln_debug("streaming a layer failed (the push will send it): %s",
+				   kiln_error_msg(&err));
+		} else {
+			kiln_digest_format(ds, &s->digest);
+			kiln_debug("layer %s uploaded as it was written", ds);
+		}
+	}
 	kiln_error_release(&err);
-	job_free(NULL, j);
+	stream_free(NULL, s);
 }
 
 int layer_upload_open(struct layer_upload **out, const struct build_options *o,
@@ -84,23 +125,55 @@ int layer_upload_open(struct layer_upload **out, const struct build_options *o,
 		layer_upload_free(u);
 		return ret;
 	}
-	u->q = kiln_workq_new(upload_one, job_free, u);
+	u->q = kiln_workq_new(upload_stream, stream_free, u);
 	*out = u;
 	return 0;
 }
 
-void layer_upload_add(struct layer_upload *u, const struct kiln_digest *d, uint64_t size,
-		      const char *path)
+struct layer_stream *layer_upload_stream(struct layer_upload *u)
 {
-	struct upload_job *j;
+	struct layer_stream *s;
 
 	if (!u)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->fd = -1;
+	kiln_workq_push(u->q, s);
+	return s;
+}
+
+void layer_stream_opened(void *ctx, int fd)
+{
+	struct layer_stream *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* -1: the push sends it instead */
+	pthread_mutex_unlock(&s->lock);
+}
+
+void layer_stream_wrote(void *ctx, uint64_t total)
+{
+	struct layer_stream *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	s->written = total;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest)
+{
+	if (!s)
 		return;
-	j = xcalloc(1, sizeof(*j));
-	j->digest = *d;
-	j->size = size;
-	j->path = xstrdup(path);
-	kiln_workq_push(u->q, j);
+	pthread_mutex_lock(&s->lock);
+	s->ended = true;
+	s->complete = digest != NULL;
+	if (digest)
+		s->digest = *digest;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void layer_upload_finish(struct layer_upload *u, bool drop)

@@ -856,8 +856,9 @@ int layer_write_file(struct layer_info *out, int root_fd, const struct snapshot_
 		     const char *path, const struct layer_options *opts, struct kiln_error *err)
 {
 	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
-	/* file <- sha256 (digest) <- gzip <- sha256 (diff_id) */
-	struct kiln_writer *w[4] = { NULL };
+	/* file <- [tap] <- sha256 (digest) <- gzip <- sha256 (diff_id) */
+	struct kiln_writer *w[5] = { NULL };
+	struct kiln_writer *file;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -865,8 +866,12 @@ int layer_write_file(struct layer_info *out, int root_fd, const struct snapshot_
 		return 0;
 	if ((ret = kiln_atomic_file_open(&f, path, 0644, err)) < 0)
 		return ret;
-	w[0] = kiln_fd_writer_new(f.fd, path);
-	w[1] = kiln_sha256_writer_new(w[0]);
+	file = w[0] = kiln_fd_writer_new(f.fd, path);
+	if (opts->tap) {
+		opts->tap->opened(opts->tap->ctx, f.fd);
+		file = w[4] = kiln_tap_writer_new(w[0], opts->tap->wrote, opts->tap->ctx);
+	}
+	w[1] = kiln_sha256_writer_new(file);
 	if ((ret = pgzip_writer_new(&w[2], w[1], &opts->gzip, err)) < 0)
 		goto out;
 	w[3] = kiln_sha256_writer_new(w[2]);

@@ -32,6 +32,7 @@
 #include "compat.h"
 #include "digest.h"
 #include "pgzip.h"
+#include "stream.h"
 
 struct kiln_buf;
 struct kiln_error;
@@ -48,6 +49,15 @@ struct layer_options {
 	 * written is handed to this snapshot (snapshot_learn), so a snapshot
 	 * taken with snapshot_take_deferred() need not read the files too. */
 	struct snapshot *learn;
+	/* When set (borrowed): told of the blob's file once open, then of
+	 * every write, so the blob can be read (uploaded) as it is written. */
+	const struct layer_tap *tap;
+};
+
+struct layer_tap {
+	void (*opened)(void *ctx, int fd); /* the file, valid until layer_write_file returns */
+	kiln_tap_fn *wrote;		   /* bytes of the blob in the file so far */
+	void *ctx;
 };
 
 struct layer_info {

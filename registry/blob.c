@@ -1,7 +1,8 @@
 /*
  * blob.c: blob download (streamed, verified as it arrives, resumed with
  * Range after an interruption) and upload (HEAD first, cross-repository
- * mount, monolithic PUT or chunked PATCHes, several blobs at once).
+ * mount, monolithic PUT or chunked PATCHes, several blobs at once; or
+ * streamed while the blob is still being written).
  */
 #include "compat.h"
 #include "registry-int.h"
@@ -329,35 +330,43 @@ static int upload_monolithic(struct upload *u, struct kiln_error *err)
 	return ret < 0 ? ret : 0;
 }
 
+/* PATCH bytes [from, to) of the session's blob. */
+static int upload_range(struct upload *u, uint64_t from, uint64_t to, struct reg_progress *progress,
+			struct kiln_error *err)
+{
+	struct kiln_buf url = KILN_BUF_INIT;
+	char range[64];
+	struct reg_request rq = { .method = "PATCH",
+				  .content_type = "application/octet-stream",
+				  .src = u->src,
+				  .src_off = from,
+				  .src_len = to - from,
+				  .content_range = range,
+				  .progress = progress,
+				  .no_retry = true };
+	int ret;
+
+	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, from, to - 1);
+	kiln_buf_addbuf(&url, &u->location);
+	rq.url = url.buf;
+	ret = upload_step(u, &rq, 202, err);
+	kiln_trace("registry", "%s: chunk %s sent", u->ds, range);
+	kiln_buf_release(&url);
+	return ret < 0 ? ret : 0;
+}
+
 static int upload_chunked(struct upload *u, struct kiln_error *err)
 {
 	struct kiln_buf url = KILN_BUF_INIT;
 	uint64_t size = u->src->size, chunk = u->c->o.chunk_size;
-	char range[64];
 	int ret = 0;
 
-	for (uint64_t off = 0; off < size && ret >= 0; off += chunk) {
-		uint64_t n = size - off < chunk ? size - off : chunk;
-		struct reg_request rq = { .method = "PATCH",
-					  .content_type = "application/octet-stream",
-					  .src = u->src,
-					  .src_off = off,
-					  .src_len = n,
-					  .content_range = range,
-					  .progress = &u->progress,
-					  .no_retry = true };
-
-		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + n - 1);
-		kiln_buf_reset(&url);
-		kiln_buf_addbuf(&url, &u->location);
-		rq.url = url.buf;
-		ret = upload_step(u, &rq, 202, err);
-		kiln_trace("registry", "%s: chunk %s sent", u->ds, range);
-	}
+	for (uint64_t off = 0; off < size && ret >= 0; off += chunk)
+		ret = upload_range(u, off, size - off < chunk ? size : off + chunk, &u->progress,
+				   err);
 	if (ret >= 0) {
 		struct reg_request rq = { .method = "PUT", .no_retry = true };
 
-		kiln_buf_reset(&url);
 		location_with_digest(&url, u);
 		rq.url = url.buf;
 		ret = upload_step(u, &rq, 201, err);
@@ -426,6 +435,55 @@ int registry_blob_push(struct registry_client *c, const struct registry_ref *ref
 out:
 	if (ret < 0)
 		kiln_err_prefix(err, "push blob %s to '%s/%s'", u.ds, ref->domain, ref->path);
+	kiln_buf_release(&u.location);
+	kiln_buf_release(&scope);
+	return ret;
+}
+
+/* The streamed blob's PATCHes as its bytes come, then the closing PUT. */
+static int upload_stream(struct upload *u, const struct registry_blob_stream *bs,
+			 struct kiln_error *err)
+{
+	struct kiln_buf url = KILN_BUF_INIT;
+	struct reg_request put = { .method = "PUT", .no_retry = true };
+	uint64_t sent = 0, avail = 0;
+	bool done = false;
+	int ret = 0;
+
+	while (!done && ret == 0) {
+		if (bs->wait(bs->ctx, sent + bs->chunk, &avail, &done, &u->src->digest) < 0)
+			return kiln_err(err, KILN_EIO, 0, "the blob was not finished");
+		if (avail > sent)
+			ret = upload_range(u, sent, avail, NULL, err);
+		sent = avail;
+	}
+	if (ret < 0)
+		return ret;
+	kiln_digest_format(u->ds, &u->src->digest);
+	location_with_digest(&url, u);
+	put.url = url.buf;
+	ret = upload_step(u, &put, 201, err);
+	kiln_buf_release(&url);
+	return ret < 0 ? ret : 0;
+}
+
+int registry_blob_push_stream(struct registry_client *c, const struct registry_ref *ref,
+			      const struct registry_blob_stream *bs, struct kiln_error *err)
+{
+	struct registry_blob_source src = { .read_at = bs->read_at, .ctx = bs->ctx };
+	struct upload u = { .c = c, .ref = ref, .src = &src, .location = KILN_BUF_INIT };
+	struct kiln_buf scope = KILN_BUF_INIT;
+	bool mounted = false;
+	int ret;
+
+	snprintf(u.ds, sizeof(u.ds), "a blob being written");
+	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
+	u.scope = scope.buf;
+	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) == 0 &&
+	    (ret = upload_start(&u, &mounted, err)) == 0)
+		ret = upload_stream(&u, bs, err);
+	if (ret < 0)
+		kiln_err_prefix(err, "push %s to '%s/%s'", u.ds, ref->domain, ref->path);
 	kiln_buf_release(&u.location);
 	kiln_buf_release(&scope);
 	return ret;

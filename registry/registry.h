@@ -252,6 +252,26 @@ int registry_blob_push(struct registry_client *c, const struct registry_ref *ref
 		       struct registry_blob_source *src, struct kiln_error *err);
 
 /*
+ * A blob uploaded while it is still being written (a layer as it is
+ * compressed): PATCHes of at least chunk bytes as they become available,
+ * then the rest and the PUT with the digest once the blob is complete. No
+ * HEAD, no mount, no retry: the caller has the finished blob for that.
+ */
+struct registry_blob_stream {
+	/* Wait until at least want bytes exist or the blob is complete; set
+	 * *avail, and *done (with *digest) once complete. Negative: the blob
+	 * will not be finished; the upload is abandoned. */
+	int (*wait)(void *ctx, uint64_t want, uint64_t *avail, bool *done,
+		    struct kiln_digest *digest);
+	int (*read_at)(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err);
+	void *ctx;
+	uint64_t chunk;
+};
+
+int registry_blob_push_stream(struct registry_client *c, const struct registry_ref *ref,
+			      const struct registry_blob_stream *bs, struct kiln_error *err);
+
+/*
  * May this client push to ref's repository? Starts an upload session and
  * cancels it (DELETE), so a missing permission fails in seconds, before a
  * long build rather than after it. EAUTH when refused.

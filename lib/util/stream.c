@@ -117,6 +117,53 @@ void kiln_sha256_writer_digest(struct kiln_digest *out, const struct kiln_writer
 	*out = ((const struct sha256_writer *)w)->digest;
 }
 
+/* --------------------------------------------------------------------- tap */
+
+struct tap_writer {
+	struct kiln_writer w;
+	kiln_tap_fn *fn;
+	void *ctx;
+};
+
+static int tap_write(struct kiln_writer *w, const void *data, size_t len, struct kiln_error *err)
+{
+	struct tap_writer *t = (struct tap_writer *)w;
+	int ret = kiln_writer_write(w->next, data, len, err);
+
+	if (ret == 0)
+		t->fn(t->ctx, w->next->bytes);
+	return ret;
+}
+
+static int tap_close(struct kiln_writer *w, struct kiln_error *err)
+{
+	(void)w;
+	(void)err;
+	return 0;
+}
+
+static void tap_free(struct kiln_writer *w)
+{
+	free(w);
+}
+
+static const struct kiln_writer_ops tap_ops = {
+	.name = "tap",
+	.write = tap_write,
+	.close = tap_close,
+	.free = tap_free,
+};
+
+struct kiln_writer *kiln_tap_writer_new(struct kiln_writer *next, kiln_tap_fn *fn, void *ctx)
+{
+	struct tap_writer *t = xcalloc(1, sizeof(*t));
+
+	kiln_writer_init(&t->w, &tap_ops, next);
+	t->fn = fn;
+	t->ctx = ctx;
+	return &t->w;
+}
+
 /* ---------------------------------------------------------------------- fd */
 
 struct fd_writer {

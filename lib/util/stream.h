@@ -72,6 +72,11 @@ struct kiln_writer *kiln_sha256_writer_new(struct kiln_writer *next);
 /* The digest of everything written; w must be a closed sha256 writer. */
 void kiln_sha256_writer_digest(struct kiln_digest *out, const struct kiln_writer *w);
 
+/* Passes everything through to next, then tells fn the bytes passed on so
+ * far: a reader following a file being written learns what it may read. */
+typedef void kiln_tap_fn(void *ctx, uint64_t total);
+struct kiln_writer *kiln_tap_writer_new(struct kiln_writer *next, kiln_tap_fn *fn, void *ctx);
+
 /* A sink writing to fd (borrowed, not closed); what names it in errors. */
 struct kiln_writer *kiln_fd_writer_new(int fd, const char *what);
 

@@ -780,6 +780,74 @@ static void test_layer_failure_leaves_no_file(void **state)
 	tree_release(&t);
 }
 
+/* What a tap sees: the blob's file once, then growing totals; a reader of
+ * that file at each total gets the blob's bytes so far. */
+struct tap_record {
+	int fd;
+	unsigned opened;
+	uint64_t last;
+	bool grew_only;
+	struct kiln_buf seen; /* read through fd at each total */
+};
+
+static void tap_opened(void *ctx, int fd)
+{
+	struct tap_record *r = ctx;
+
+	r->opened++;
+	r->fd = dup(fd);
+	assert_true(r->fd >= 0);
+}
+
+static void tap_wrote(void *ctx, uint64_t total)
+{
+	struct tap_record *r = ctx;
+	char buf[65536];
+
+	r->grew_only &= total > r->last;
+	while (r->last < total) {
+		size_t n = total - r->last < sizeof(buf) ? (size_t)(total - r->last) : sizeof(buf);
+		ssize_t got = pread(r->fd, buf, n, (off_t)r->last);
+
+		assert_true(got > 0);
+		kiln_buf_add(&r->seen, buf, (size_t)got);
+		r->last += (uint64_t)got;
+	}
+}
+
+static void test_layer_tap_follows_the_file(void **state)
+{
+	struct tap_record r = { .fd = -1, .grew_only = true, .seen = KILN_BUF_INIT };
+	const struct layer_tap tap = { .opened = tap_opened, .wrote = tap_wrote, .ctx = &r };
+	struct layer_options o = { .tap = &tap };
+	struct kiln_error err = KILN_ERROR_INIT;
+	struct kiln_buf blob = KILN_BUF_INIT;
+	struct layer_info info;
+	struct tree t;
+	char *path;
+
+	(void)state;
+	tree_init(&t);
+	sh("cd '%s' && head -c 2000000 /dev/urandom > blob && seq 1 200000 > numbers", t.dir);
+	change(&t, 'A', "/blob");
+	change(&t, 'A', "/numbers");
+	path = xasprintf("%s.layer.tar.gz", t.dir);
+	if (layer_write_file(&info, t.fd, &t.changes, path, &o, &err) != 1)
+		fail_msg("layer_write_file: %s", kiln_error_msg(&err));
+	assert_int_equal(kiln_file_read(&blob, path, TAR_CAP, &err), 0);
+	assert_int_equal(r.opened, 1);
+	assert_true(r.grew_only);
+	assert_int_equal(r.last, info.size);
+	assert_int_equal(r.seen.len, blob.len);
+	assert_memory_equal(r.seen.buf, blob.buf, blob.len);
+	close(r.fd);
+	unlink(path);
+	free(path);
+	kiln_buf_release(&blob);
+	kiln_buf_release(&r.seen);
+	tree_release(&t);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_layer_header_plain_ustar),
 	cmocka_unit_test(test_layer_header_long_name_and_link),
@@ -797,6 +865,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_layer_file_deterministic),
 	cmocka_unit_test(test_layer_empty_change_set_writes_nothing),
 	cmocka_unit_test(test_layer_failure_leaves_no_file),
+	cmocka_unit_test(test_layer_tap_follows_the_file),
 	cmocka_unit_test(test_layer_hands_hashes_to_snapshot),
 };
 
