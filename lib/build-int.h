@@ -204,6 +204,10 @@ struct layer_stream *layer_upload_stream(struct layer_upload *u);
 void layer_stream_opened(void *ctx, int fd);
 void layer_stream_wrote(void *ctx, uint64_t total);
 void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest);
+/* A cache_options.mount_from (ctx: the layer_upload, may be NULL): once
+ * blob d's upload is over, the destination repository's path if the blob
+ * is there and in registry domain; NULL otherwise. */
+const char *layer_upload_mount_from(void *ctx, const struct kiln_digest *d, const char *domain);
 /* Wait for the uploads (drop: only the one under way). */
 void layer_upload_finish(struct layer_upload *u, bool drop);
 void layer_upload_free(struct layer_upload *u);

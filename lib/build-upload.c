@@ -12,6 +12,10 @@
  * at the end tries again from the finished blob and fails the build if it
  * must. No tag is written before that push, so a failed build leaves no
  * image behind, only blobs nothing names.
+ *
+ * The layer cache pushes the same blobs to its own repository: when that
+ * is in the same registry it waits for the layer's upload here and mounts
+ * the blob instead of sending it twice (layer_upload_mount_from).
  */
 #include "compat.h"
 #include "build-int.h"
@@ -27,16 +31,27 @@
 /* Bytes that make a PATCH worth its round trip while the layer grows. */
 #define STREAM_CHUNK (4u << 20)
 
+/* A finished layer's upload, for the cache to mount the blob from. */
+struct uploaded {
+	struct kiln_digest digest;
+	int state; /* 0: under way, 1: in the registry, -1: not sent */
+};
+
 struct layer_upload {
 	struct registry_client *c;
 	struct registry_ref ref;
 	struct kiln_workq *q;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct uploaded *v;
+	size_t nr, alloc;
 };
 
 /* One layer: written by the layer writer, read by the upload thread. The
  * writer ends it (layer_stream_end) before commit_layer returns; the
  * upload thread frees it after. */
 struct layer_stream {
+	struct layer_upload *u;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int fd; /* the upload's own descriptor of the blob; -1 until open */
@@ -44,6 +59,27 @@ struct layer_stream {
 	bool ended, complete; /* complete: a whole blob, with digest */
 	struct kiln_digest digest;
 };
+
+static struct uploaded *uploaded_find(struct layer_upload *u, const struct kiln_digest *d)
+{
+	for (size_t i = 0; i < u->nr; i++) {
+		if (kiln_digest_eq(&u->v[i].digest, d))
+			return &u->v[i];
+	}
+	return NULL;
+}
+
+/* The layer's upload is over (ok or not): wake who waits to mount it. */
+static void uploaded_settle(struct layer_upload *u, const struct kiln_digest *d, bool ok)
+{
+	struct uploaded *e;
+
+	pthread_mutex_lock(&u->lock);
+	if ((e = uploaded_find(u, d)) && e->state == 0)
+		e->state = ok ? 1 : -1;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+}
 
 static void stream_free(void *ctx, void *job)
 {
@@ -97,15 +133,27 @@ static void upload_stream(void *ctx, void *job)
 
 	/* a step that made no layer: not even an upload session */
 	if (stream_wait(s, 1, &avail, &done, &d) == 0) {
-		if (registry_blob_push_stream(u->c, &u->ref, &bs, &err) < 0) {
-			kiln_debug("streaming a layer failed (the push will send it): %s",
-				   kiln_error_msg(&err));
-		} else {
-			kiln_digest_format(ds, &s->digest);
+		bool ok = registry_blob_push_stream(u->c, &u->ref, &bs, &err) == 0;
+
+		kiln_digest_format(ds, &s->digest);
+		if (ok)
 			kiln_debug("layer %s uploaded as it was written", ds);
-		}
+		else
+			kiln_debug("streaming layer %s failed (the push will send it): %s", ds,
+				   kiln_error_msg(&err));
+		uploaded_settle(u, &s->digest, ok);
 	}
 	kiln_error_release(&err);
+	stream_free(NULL, s);
+}
+
+/* Never started (the build failed): nobody may wait for it. */
+static void stream_drop(void *ctx, void *job)
+{
+	struct layer_stream *s = job;
+
+	if (s->complete)
+		uploaded_settle(ctx, &s->digest, false);
 	stream_free(NULL, s);
 }
 
@@ -122,10 +170,13 @@ int layer_upload_open(struct layer_upload **out, const struct build_options *o,
 	u->ref = (struct registry_ref)REGISTRY_REF_INIT;
 	if ((ret = registry_ref_parse(&u->ref, o->destinations.v[0], err)) < 0 ||
 	    (ret = registry_client_new(&u->c, &o->push, err)) < 0) {
-		layer_upload_free(u);
+		registry_ref_release(&u->ref);
+		free(u);
 		return ret;
 	}
-	u->q = kiln_workq_new(upload_stream, stream_free, u);
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	u->q = kiln_workq_new(upload_stream, stream_drop, u);
 	*out = u;
 	return 0;
 }
@@ -140,6 +191,7 @@ struct layer_stream *layer_upload_stream(struct layer_upload *u)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->fd = -1;
+	s->u = u;
 	kiln_workq_push(u->q, s);
 	return s;
 }
@@ -165,8 +217,22 @@ void layer_stream_wrote(void *ctx, uint64_t total)
 
 void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest)
 {
+	struct layer_upload *u;
+
 	if (!s)
 		return;
+	u = s->u;
+	if (digest) {
+		pthread_mutex_lock(&u->lock);
+		if (!uploaded_find(u, digest)) {
+			if (u->nr == u->alloc) {
+				u->alloc = u->alloc ? 2 * u->alloc : 16;
+				u->v = xreallocarray(u->v, u->alloc, sizeof(*u->v));
+			}
+			u->v[u->nr++] = (struct uploaded){ *digest, 0 };
+		}
+		pthread_mutex_unlock(&u->lock);
+	}
 	pthread_mutex_lock(&s->lock);
 	s->ended = true;
 	s->complete = digest != NULL;
@@ -174,6 +240,22 @@ void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest)
 		s->digest = *digest;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+}
+
+const char *layer_upload_mount_from(void *ctx, const struct kiln_digest *d, const char *domain)
+{
+	struct layer_upload *u = ctx;
+	struct uploaded *e;
+	bool ok = false;
+
+	if (!u || strcmp(domain, u->ref.domain))
+		return NULL;
+	pthread_mutex_lock(&u->lock);
+	while ((e = uploaded_find(u, d)) && e->state == 0)
+		pthread_cond_wait(&u->cond, &u->lock);
+	ok = e && e->state > 0;
+	pthread_mutex_unlock(&u->lock);
+	return ok ? u->ref.path : NULL;
 }
 
 void layer_upload_finish(struct layer_upload *u, bool drop)
@@ -189,5 +271,8 @@ void layer_upload_free(struct layer_upload *u)
 	kiln_workq_free(u->q);
 	registry_client_free(u->c);
 	registry_ref_release(&u->ref);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u->v);
 	free(u);
 }

@@ -130,6 +130,8 @@ static int setup_cache(struct build *b, struct kiln_error *err)
 	}
 	co.repo = repo;
 	co.blob_dir = b->blob_dir;
+	co.mount_from = layer_upload_mount_from;
+	co.mount_ctx = b->upload;
 	if ((ret = registry_client_new(&b->cache_client, &o->push, err)) < 0 ||
 	    (ret = cache_repo_open(&b->cache, b->cache_client, &co, err)) < 0)
 		goto out;

@@ -41,6 +41,8 @@ struct cache_repo {
 	int64_t ttl_s;
 	bool push;
 	char *architecture, *os;
+	const char *(*mount_from)(void *ctx, const struct kiln_digest *d, const char *domain);
+	void *mount_ctx;
 
 	struct kiln_workq *q;
 	pthread_mutex_t lock; /* for the counts */
@@ -253,6 +255,8 @@ static int push_layer(struct cache_repo *cr, const struct registry_ref *ref,
 	if (fd < 0)
 		return kiln_err(err, KILN_EIO, errno, "open '%s'", j->blob_path);
 	src.ctx = &fd;
+	if (cr->mount_from)
+		src.mount_from = cr->mount_from(cr->mount_ctx, &j->layer.digest, ref->domain);
 	ret = registry_blob_push(cr->c, ref, &src, err);
 	close(fd);
 	return ret;
@@ -405,6 +409,8 @@ static struct cache_repo *repo_new(const struct cache_options *o)
 	cr->blob_dir = xstrdup(o->blob_dir);
 	cr->architecture = xstrdup(o->architecture ? o->architecture : "amd64");
 	cr->os = xstrdup(o->os ? o->os : "linux");
+	cr->mount_from = o->mount_from;
+	cr->mount_ctx = o->mount_ctx;
 	pthread_mutex_init(&cr->lock, NULL);
 	cr->q = kiln_workq_new(run_job, drop_job, cr);
 	return cr;

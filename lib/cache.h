@@ -64,6 +64,10 @@ struct cache_options {
 	bool push;		  /* false: --no-push-cache */
 	const char *architecture; /* of the entries' configs */
 	const char *os;
+	/* Where a layer blob may be mounted from in the cache's registry
+	 * (domain); may block until it is there; NULL: upload it. */
+	const char *(*mount_from)(void *ctx, const struct kiln_digest *d, const char *domain);
+	void *mount_ctx;
 };
 
 /* A step's layer as an entry holds it (or as the build stores a new one). */

@@ -16,7 +16,7 @@
 # first, builds each selected context once without --cache):
 #   1  unchanged context: all hits, same digest under --reproducible; the
 #      entries (default --cache-repo <destination repo>/cache) are pushed
-#      before the build exits
+#      before the build exits, their layers mounted from the destination
 #   2  COPY a, RUN, COPY b, RUN on top of another stage: a new b misses
 #      exactly COPY b and the RUN after it
 #   3  a changed --build-arg misses, an undeclared one changes nothing;
@@ -54,7 +54,7 @@ work=$KILN_TMPDIR
 kiln_registry_start --readonly || kiln_die "could not start the read-only registry fixture"
 ro_reg=$KILN_REGISTRY
 kiln_registry_start || kiln_die "could not start the registry fixture"
-reg=$KILN_REGISTRY
+reg=$KILN_REGISTRY reg_log=$KILN_REGISTRY_LOG
 kiln_fixture_push busybox "$reg" busybox:latest
 
 # ------------------------------------------------------------- helpers
@@ -326,6 +326,13 @@ s1_unchanged() {
 		kiln_skopeo inspect --tls-verify=false "docker://$reg/s1/app/cache:$t" | jq '.Layers | length'
 	done | sort | tr '\n' ' ')
 	kiln_assert_eq "0 1 1 1 " "$c" "scenario 1: layers per cache entry"
+	# The same registry: the entries' layers are mounted from the image's
+	# repository, where they were uploaded as they were written, not sent
+	# a second time.
+	kiln_assert_eq 3 "$(grep -c '"POST /v2/s1/app/cache/blobs/uploads/?mount=sha256:[0-9a-f]*&from=s1/app ' "$reg_log")" \
+		"scenario 1: cache layers mounted from s1/app (registry log)"
+	kiln_assert_eq 0 "$(grep -c '"PATCH /v2/s1/app/cache/' "$reg_log")" \
+		"scenario 1: layer bytes sent to the cache repository (registry log)"
 	# An entry's created is its push time, --reproducible or not (--cache-ttl uses it).
 	for t in $(tags s1/app/cache); do
 		created=$(kiln_skopeo inspect --config --tls-verify=false \
