@@ -16,6 +16,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #define DOCKERFILE_MAX (16u << 20)
 
@@ -298,13 +299,24 @@ out:
 	return ret;
 }
 
+/* The executor's own peak RSS (all its threads), in MiB. RUN processes
+ * are not in it: theirs would count the executor's pages they share
+ * between fork and exec. */
+static double peak_rss_mib(void)
+{
+	struct rusage self = { 0 };
+
+	getrusage(RUSAGE_SELF, &self);
+	return (double)self.ru_maxrss / 1024; /* KiB on Linux */
+}
+
 static void summary(const struct build *b, const struct build_result *r)
 {
 	char ds[KILN_DIGEST_STR_SIZE];
 
 	kiln_digest_format(ds, &r->digest);
-	kiln_info("Built %s: %zu layers, %.1f MB, in %.1fs", ds, r->nr_layers,
-		  (double)r->size / 1e6, build_elapsed(&b->t0));
+	kiln_info("Built %s: %zu layers, %.1f MB, in %.1fs; executor peak RSS %.1f MiB", ds,
+		  r->nr_layers, (double)r->size / 1e6, build_elapsed(&b->t0), peak_rss_mib());
 }
 
 static void build_release(struct build *b)

@@ -15,8 +15,9 @@
 # the base. Printed: seconds, the ratio kiln/buildah (below 1: kiln is
 # faster) and peak RSS from /usr/bin/time (%M). Linux accounts a waited-for
 # child's peak into its parent's, so %M is the largest of the executor and
-# its RUN children, not the executor alone; telling them apart would need a
-# cgroup per build.
+# its RUN processes; kiln's summary line gives the executor's alone
+# (getrusage RUSAGE_SELF), printed as "executor alone". When %M is larger,
+# a RUN process peaked higher, at %M.
 #
 # The file system: both builders, their work dirs and the registry's storage
 # live on a fresh ext4 made for the run (a sparse image on a loop device,
@@ -118,7 +119,7 @@ now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 max() { printf '%s\n' "$@" | sort -g | tail -1; }
 
-declare -A secs=() rss=()
+declare -A secs=() rss=() self=()
 # one WORKLOAD BUILDER RUN: build and push once; remember seconds and peak RSS.
 one() {
 	local wl=$1 b=$2 i=$3 ctx=$work/$1 d t0 t1 r
@@ -131,6 +132,7 @@ one() {
 			--build-arg=REGISTRY="$reg" >"$d/out" 2>&1 ||
 			kiln_die "kiln failed to build $wl: $(tail -5 "$d/out")"
 		r=$(tail -1 "$d/rss")
+		self[$wl]+=" $(sed -n 's/.*executor peak RSS \([0-9.]*\) MiB.*/\1/p' "$d/out" | tail -1)"
 	else
 		local bh=(buildah --root "$d/root" --runroot "$d/runroot" --storage-driver vfs)
 		/usr/bin/time -f %M -o "$d/rss" "${bh[@]}" bud --isolation chroot --tls-verify=false \
@@ -165,7 +167,10 @@ for wl in w1 w2 w3; do
 	for b in "${builders[@]}"; do
 		# shellcheck disable=SC2086 # word lists
 		line+=$(awk -v b="$b" -v s="$(median ${secs[$wl.$b]})" -v r="$(max ${rss[$wl.$b]})" \
-			'BEGIN { printf " %s %.2f s (peak RSS %.1f MiB);", b, s, r / 1024 }')
+			'BEGIN { printf " %s %.2f s (peak RSS %.1f MiB", b, s, r / 1024 }')
+		# shellcheck disable=SC2086
+		[[ $b != kiln ]] || line+=$(awk -v e="$(max ${self[$wl]})" 'BEGIN { printf "; executor alone %.1f MiB", e }')
+		line+=");"
 	done
 	if ((${#builders[@]} == 2)); then
 		# shellcheck disable=SC2086
