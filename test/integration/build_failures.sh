@@ -76,7 +76,10 @@ grep -q 'KILN_FORBID_ROOT_SLASH' "$work/root.err" || kiln_die "no clear line: $(
 
 # SIGTERM during a RUN: exit 143, no tag, the step's processes gone.
 mkdir -p "$work/term/ctx"
-printf '%s\n' "$base" 'RUN echo started; sleep 300 & sleep 301' >"$work/term/ctx/Dockerfile"
+# durations no other process on the machine is likely to sleep for, so
+# the check below finds only the RUN's own
+nap=$((300000 + RANDOM))
+printf '%s\n' "$base" "RUN echo started; sleep $nap & sleep $((nap + 1))" >"$work/term/ctx/Dockerfile"
 "$KILN_EXECUTOR" --context="dir://$work/term/ctx" --rootfs="$work/term/root" \
 	--kiln-dir="$work/term/kiln" --destination="$reg/fail:term" >"$work/term/out" 2>&1 &
 pid=$!
@@ -86,7 +89,7 @@ kill -TERM "$pid"
 code=0
 wait "$pid" || code=$?
 kiln_assert_eq 143 "$code" "exit code after SIGTERM"
-pgrep -f 'sleep 30[01]' >/dev/null && kiln_die "the RUN's processes survived SIGTERM"
+pgrep -f "sleep ($nap|$((nap + 1)))\$" >/dev/null && kiln_die "the RUN's processes survived SIGTERM"
 kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/term")" \
 	"manifest after SIGTERM"
 
