@@ -45,8 +45,21 @@ struct copy_ctx {
 	gid_t gid;
 	struct kiln_dockerignore *exclude; /* --exclude, or NULL */
 	struct copy_links links;
-	const char *src_name; /* the source being copied, for messages */
+	const char *src_name;	/* the source being copied, for messages */
+	struct copy_pool *pool; /* made by the first directory walk; NULL: none */
+	bool in_walk;		/* copy_dir_contents() is listing: files may go to the pool */
 };
+
+/* copy-pool.c: regular files written by worker threads. NULL when this
+ * machine has one CPU (or no thread could start). copy_pool_add takes
+ * src_fd; dst_dfd is duplicated. copy_pool_drain waits for every file
+ * queued and returns the first failure. */
+struct copy_pool;
+struct copy_pool *copy_pool_new(struct copy_ctx *c);
+int copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_fd, mode_t mode,
+		  const struct timespec times[2], struct kiln_error *err);
+int copy_pool_drain(struct copy_pool *p, struct kiln_error *err);
+void copy_pool_free(struct copy_pool *p);
 
 /* copy.c: what one source stands for once expanded. */
 enum copy_item_kind { ITEM_PATH, ITEM_URL, ITEM_INLINE };

@@ -360,6 +360,9 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 				 : openat(src_dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return kiln_err(err, KILN_EIO, errno, "open source file '%s'", name);
+		/* one name, in a directory being walked: nothing waits for it */
+		if (c->pool && c->in_walk && st->st_nlink == 1 && fd != src_fd)
+			return copy_pool_add(c->pool, dst_dfd, dname, fd, mode, times, err);
 		ret = copy_write_file(c, dst_dfd, dname, fd, NULL, 0, mode, times, err);
 		if (fd != src_fd)
 			close(fd);
@@ -403,8 +406,13 @@ int copy_dir_contents(struct copy_ctx *c, int src_fd, int dst_fd, const char *ds
 {
 	struct kiln_strvec names = KILN_STRVEC_INIT;
 	struct kiln_buf d = KILN_BUF_INIT, i = KILN_BUF_INIT, e = KILN_BUF_INIT;
-	int lfd = dup(src_fd), ret;
+	struct kiln_error drain_err = KILN_ERROR_INIT;
+	bool was_walking = c->in_walk;
+	int lfd = dup(src_fd), ret, drained;
 
+	if (!c->pool)
+		c->pool = copy_pool_new(c);
+	c->in_walk = true;
 	if (lfd < 0) {
 		ret = kiln_err(err, KILN_EIO, errno, "dup");
 		goto out;
@@ -430,6 +438,15 @@ int copy_dir_contents(struct copy_ctx *c, int src_fd, int dst_fd, const char *ds
 	}
 	ret = 0;
 out:
+	/* the directory's metadata comes next: its files must all be in */
+	drained = c->pool ? copy_pool_drain(c->pool, &drain_err) : 0;
+	if (ret == 0 && drained < 0) {
+		ret = drained;
+		kiln_err(err, drain_err.code, drain_err.sys_errno, "%s",
+			 kiln_error_msg(&drain_err));
+	}
+	kiln_error_release(&drain_err);
+	c->in_walk = was_walking;
 	close(src_fd);
 	kiln_strvec_clear(&names);
 	kiln_buf_release(&d);

@@ -550,6 +550,7 @@ int copy_run(const struct copy_spec *s, struct kiln_error *err)
 	}
 	ret = 0;
 out:
+	copy_pool_free(c.pool);
 	copy_items_release(&it);
 	copy_links_release(&c.links);
 	kiln_dockerignore_free(c.exclude);

@@ -204,6 +204,40 @@ static void single_file(void **state)
 	assert_int_equal(st.st_mtim.tv_sec, 1234567);
 }
 
+/* A directory of many files (written by the copy pool's threads): every
+ * file arrives with its mode, and the directory keeps its own mode and
+ * time, set only once nothing more is created in it. */
+static void many_files_in_dirs(void **state)
+{
+	struct copy_spec s = SPEC("/out/", "tree");
+	struct timespec t[2] = { { 1000000, 0 }, { 1234567, 0 } };
+	char rel[64], p[PATH_MAX];
+	struct stat st;
+
+	(void)state;
+	mkd(F->ctx, "tree", 0755);
+	mkd(F->ctx, "tree/sub", 0750);
+	for (int i = 0; i < 300; i++) {
+		snprintf(rel, sizeof(rel), "tree/sub/f%d", i);
+		put(F->ctx, rel, rel, i % 2 ? 0600 : 0644);
+	}
+	pathf(p, F->ctx, "tree/sub");
+	assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+	assert_int_equal(run(&s), 0);
+	for (int i = 0; i < 300; i++) {
+		char want[64];
+
+		snprintf(rel, sizeof(rel), "out/sub/f%d", i);
+		snprintf(want, sizeof(want), "tree/sub/f%d", i);
+		assert_true(exists(F->root, rel, &st));
+		assert_int_equal(st.st_mode & 07777, i % 2 ? 0600 : 0644);
+		assert_string_equal(slurp(F->root, rel), want);
+	}
+	assert_true(exists(F->root, "out/sub", &st));
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(st.st_mtim.tv_sec, 1234567);
+}
+
 static void file_to_dir(void **state)
 {
 	struct copy_spec s = SPEC("/d/", "/a.txt");
@@ -767,6 +801,7 @@ static void chmod_apply_cases(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(single_file, setup, teardown),
 	cmocka_unit_test_setup_teardown(file_to_dir, setup, teardown),
+	cmocka_unit_test_setup_teardown(many_files_in_dirs, setup, teardown),
 	cmocka_unit_test_setup_teardown(file_renamed, setup, teardown),
 	cmocka_unit_test_setup_teardown(file_replaces_file_and_symlink, setup, teardown),
 	cmocka_unit_test_setup_teardown(dir_contents, setup, teardown),
