@@ -129,18 +129,24 @@ static void upload_stream(void *ctx, void *job)
 	struct kiln_digest d;
 	char ds[KILN_DIGEST_STR_SIZE];
 	uint64_t avail;
-	bool done;
+	bool done, ok = false;
 
 	/* a step that made no layer: not even an upload session */
-	if (stream_wait(s, 1, &avail, &done, &d) == 0) {
-		bool ok = registry_blob_push_stream(u->c, &u->ref, &bs, &err) == 0;
-
+	if (stream_wait(s, 1, &avail, &done, &d) == 0)
+		ok = registry_blob_push_stream(u->c, &u->ref, &bs, &err) == 0;
+	/* a failed upload can return while the writer still writes: the
+	 * stream is its until it ends */
+	pthread_mutex_lock(&s->lock);
+	while (!s->ended)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (s->complete) {
 		kiln_digest_format(ds, &s->digest);
 		if (ok)
 			kiln_debug("layer %s uploaded as it was written", ds);
 		else
-			kiln_debug("streaming layer %s failed (the push will send it): %s", ds,
-				   kiln_error_msg(&err));
+			kiln_debug("layer %s not streamed (the push will send it): %s", ds,
+				   err.code ? kiln_error_msg(&err) : "no descriptor");
 		uploaded_settle(u, &s->digest, ok);
 	}
 	kiln_error_release(&err);

@@ -479,9 +479,11 @@ int registry_blob_push_stream(struct registry_client *c, const struct registry_r
 	snprintf(u.ds, sizeof(u.ds), "a blob being written");
 	kiln_buf_addf(&scope, "repository:%s:pull,push", ref->path);
 	u.scope = scope.buf;
-	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) == 0 &&
-	    (ret = upload_start(&u, &mounted, err)) == 0)
+	if ((ret = reg_host_get(&u.h, c, ref->domain, err)) >= 0 &&
+	    (ret = upload_start(&u, &mounted, err)) >= 0)
 		ret = upload_stream(&u, bs, err);
+	if (ret > 0)
+		ret = 0;
 	if (ret < 0)
 		kiln_err_prefix(err, "push %s to '%s/%s'", u.ds, ref->domain, ref->path);
 	kiln_buf_release(&u.location);

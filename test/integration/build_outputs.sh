@@ -3,12 +3,15 @@
 # push, checked with independent tools: --tar-path (skopeo docker-archive:,
 # podman load), --oci-layout-path (skopeo oci:, umoci), kaniko's three
 # digest files byte for byte, several destinations, --reproducible (two
-# builds, one digest; without it the created times differ) and --no-push.
+# builds, one digest; without it the created times differ), --no-push, and
+# a push whose layer streams the registry refused.
 set -euo pipefail
 # shellcheck source=test/tools/lib.sh
 . "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
 # shellcheck source=test/tools/registry.sh
 . "$KILN_SOURCE_DIR/test/tools/registry.sh"
+# shellcheck source=test/tools/servers.sh
+. "$KILN_SOURCE_DIR/test/tools/servers.sh"
 
 kiln_require_root
 kiln_require_cmd docker-registry skopeo umoci podman jq
@@ -83,4 +86,23 @@ build np --no-push --destination="$reg/nopush:1" --tar-path="$work/np.tar"
 [[ -s $work/np.tar ]] || kiln_die "--no-push wrote no --tar-path"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/nopush/manifests/1")
 kiln_assert_eq 404 "$code" "manifest of a --no-push destination"
+
+# Layers are streamed to the destination while they are compressed. A
+# registry that refuses every PATCH (a fault proxy in front of the fixture)
+# breaks those streams, never the build: the push at the end sends the
+# layer whole (a monolithic PUT) and the image is complete.
+kiln_fault_proxy_start "$work/proxy" "$reg" --rate 500=1 --only '^PATCH '
+mkdir -p "$work/big"
+head -c 20000000 /dev/urandom >"$work/big/blob"
+printf 'FROM %s/library/busybox:latest\nCOPY blob /blob\n' "$KILN_PROXY" >"$work/big/Dockerfile"
+"$KILN_EXECUTOR" --context="dir://$work/big" --rootfs="$work/nostream/root" \
+	--kiln-dir="$work/nostream/kiln" --destination="$KILN_PROXY/nostream:1" -v debug \
+	>"$work/nostream.log" 2>&1 || kiln_die "build behind a PATCH-refusing proxy failed: $(tail -3 "$work/nostream.log")"
+grep -q 'not streamed (the push will send it)' "$work/nostream.log" ||
+	kiln_die "no failed stream in the log: the proxy did not refuse it"
+grep -q '^PATCH .* -> 500' "$work/proxy/proxy.log" || kiln_die "the proxy refused no PATCH"
+kiln_skopeo copy --quiet --src-tls-verify=false "docker://$reg/nostream:1" "oci:$work/nostream-layout:1"
+umoci unpack --image "$work/nostream-layout:1" "$work/nostream-bundle" >&2
+cmp "$work/big/blob" "$work/nostream-bundle/rootfs/blob" ||
+	kiln_die "the image pushed after a failed stream lacks the layer's file"
 kiln_log "ok"
