@@ -208,7 +208,7 @@ void layer_stream_end(struct layer_stream *s, const struct kiln_digest *digest);
  * blob d's upload is over, the destination repository's path if the blob
  * is there and in registry domain; NULL otherwise. */
 const char *layer_upload_mount_from(void *ctx, const struct kiln_digest *d, const char *domain);
-/* Wait for the uploads (drop: only the one under way). */
+/* Wait for the uploads (drop: abandon the one under way, skip the rest). */
 void layer_upload_finish(struct layer_upload *u, bool drop);
 void layer_upload_free(struct layer_upload *u);
 

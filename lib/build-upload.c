@@ -23,6 +23,7 @@
 #include "error.h"
 #include "log.h"
 #include "registry.h"
+#include "run.h"
 #include "workq.h"
 
 #include <fcntl.h>
@@ -45,6 +46,7 @@ struct layer_upload {
 	pthread_cond_t cond;
 	struct uploaded *v;
 	size_t nr, alloc;
+	bool cancel; /* the build was interrupted: abandon the upload under way */
 };
 
 /* One layer: written by the layer writer, read by the upload thread. The
@@ -93,12 +95,25 @@ static void stream_free(void *ctx, void *job)
 	free(s);
 }
 
+/* The build failed or got SIGINT/SIGTERM: an upload under way stops. */
+static bool cancelled(struct layer_upload *u)
+{
+	bool c;
+
+	pthread_mutex_lock(&u->lock);
+	c = u->cancel;
+	pthread_mutex_unlock(&u->lock);
+	return c || run_interrupted();
+}
+
 static int stream_wait(void *ctx, uint64_t want, uint64_t *avail, bool *done,
 		       struct kiln_digest *digest)
 {
 	struct layer_stream *s = ctx;
 	int ret = 0;
 
+	if (cancelled(s->u))
+		return -1;
 	pthread_mutex_lock(&s->lock);
 	while (!s->ended && (s->fd < 0 || s->written < want))
 		pthread_cond_wait(&s->cond, &s->lock);
@@ -113,9 +128,15 @@ static int stream_wait(void *ctx, uint64_t want, uint64_t *avail, bool *done,
 	return ret;
 }
 
+/* Also where an interrupted build stops an upload that is under way: the
+ * read fails, and the request with it. */
 static int stream_read_at(void *ctx, void *buf, size_t len, uint64_t off, struct kiln_error *err)
 {
-	return registry_read_at_fd(&((struct layer_stream *)ctx)->fd, buf, len, off, err);
+	struct layer_stream *s = ctx;
+
+	if (cancelled(s->u))
+		return kiln_err(err, KILN_EIO, 0, "the build was interrupted");
+	return registry_read_at_fd(&s->fd, buf, len, off, err);
 }
 
 static void upload_stream(void *ctx, void *job)
@@ -266,8 +287,14 @@ const char *layer_upload_mount_from(void *ctx, const struct kiln_digest *d, cons
 
 void layer_upload_finish(struct layer_upload *u, bool drop)
 {
-	if (u)
-		kiln_workq_finish(u->q, drop);
+	if (!u)
+		return;
+	if (drop) {
+		pthread_mutex_lock(&u->lock);
+		u->cancel = true;
+		pthread_mutex_unlock(&u->lock);
+	}
+	kiln_workq_finish(u->q, drop);
 }
 
 void layer_upload_free(struct layer_upload *u)

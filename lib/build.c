@@ -262,6 +262,9 @@ static int deliver(struct build *b, struct build_result *out, struct kiln_error 
 	int ret;
 
 	layer_upload_finish(b->upload, false);
+	/* a signal during those uploads: no image is pushed */
+	if (run_interrupted())
+		return kiln_err(err, KILN_EINVAL, 0, "interrupted");
 	add_labels(b, img);
 	if ((ret = image_finish(&manifest, &mt, &out->digest, b, img, err)) < 0)
 		goto out;

@@ -5,13 +5,16 @@
 # an unknown instruction, a missing COPY source, a bad --destination, an
 # unreachable registry, a missing base image (exit 1), SIGTERM during a RUN
 # (143, the step's processes gone), ROOT "/" refused under
-# KILN_FORBID_ROOT_SLASH, a RUN killed by a signal (128+N), and a base
-# layer the registry serves altered (while it is unpacked as it arrives).
+# KILN_FORBID_ROOT_SLASH, a RUN killed by a signal (128+N), SIGTERM while a
+# layer uploads (143 within seconds), and a base layer the registry serves
+# altered (while it is unpacked as it arrives).
 set -euo pipefail
 # shellcheck source=test/tools/lib.sh
 . "${KILN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/test/tools/lib.sh"
 # shellcheck source=test/tools/registry.sh
 . "$KILN_SOURCE_DIR/test/tools/registry.sh"
+# shellcheck source=test/tools/servers.sh
+. "$KILN_SOURCE_DIR/test/tools/servers.sh"
 
 kiln_require_root
 kiln_require_cmd docker-registry curl jq
@@ -93,6 +96,28 @@ pgrep -f "sleep ($nap|$((nap + 1)))\$" >/dev/null && kiln_die "the RUN's process
 kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/term")" \
 	"manifest after SIGTERM"
 
+# SIGTERM while a layer is still uploading (a proxy reading uploads at
+# 256 KiB/s: 20 MB would take over a minute): the upload stops, exit 143
+# within seconds, no tag.
+kiln_fault_proxy_start "$work/slow" "$reg" --throttle-up 256
+mkdir -p "$work/slowup/ctx"
+head -c 20000000 /dev/urandom >"$work/slowup/ctx/blob"
+printf 'FROM %s/library/busybox:latest\nCOPY blob /blob\n' "$KILN_PROXY" >"$work/slowup/ctx/Dockerfile"
+"$KILN_EXECUTOR" --context="dir://$work/slowup/ctx" --rootfs="$work/slowup/root" \
+	--kiln-dir="$work/slowup/kiln" --destination="$KILN_PROXY/fail:slow" >"$work/slowup/out" 2>&1 &
+pid=$!
+for _ in $(seq 300); do grep -q 'COPY took' "$work/slowup/out" && break; sleep 0.1; done
+grep -q 'COPY took' "$work/slowup/out" || kiln_die "the slow-upload build made no layer: $(tail -3 "$work/slowup/out")"
+sleep 0.5
+t0=$(date +%s.%N)
+kill -TERM "$pid"
+code=0
+wait "$pid" || code=$?
+secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+kiln_assert_eq 143 "$code" "exit code after SIGTERM during a layer upload"
+awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || kiln_die "SIGTERM during an upload took ${secs}s to end the build"
+kiln_assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$reg/v2/fail/manifests/slow")" \
+	"manifest after SIGTERM during an upload"
 # A base layer the registry serves with altered bytes (changed in its
 # storage, last: every image here shares the blob): the layer is unpacked
 # while it downloads, yet the build fails on it with one line and pushes

@@ -15,9 +15,11 @@ upstream's Location headers point back at the proxy), streamed both ways.
 
 Usage: fault-proxy.py STATE_DIR UPSTREAM_HOST:PORT [--seed N]
                       [--rate KIND=P]... [--only REGEX] [--throttle KIB_PER_S]
+                      [--throttle-up KIB_PER_S]
   --rate KIND=P   probability of fault KIND per eligible request (default 0)
   --only REGEX    inject faults only into requests whose "METHOD PATH" matches
   --throttle N    send response bodies at N KiB/s (progress-reporting tests)
+  --throttle-up N read request bodies at N KiB/s (a slow upload link)
 Writes STATE_DIR/port once listening; appends "METHOD PATH -> FAULT|status"
 per request to STATE_DIR/proxy.log. Runs until killed.
 """
@@ -25,7 +27,7 @@ import http.client, http.server, os, random, re, socket, sys, threading, time
 
 state, upstream = sys.argv[1], sys.argv[2]
 up_host, up_port = upstream.rsplit(":", 1)
-rates, seed, only, throttle = {}, 1, None, 0
+rates, seed, only, throttle, throttle_up = {}, 1, None, 0, 0
 args = sys.argv[3:]
 while args:
     opt = args.pop(0)
@@ -40,6 +42,8 @@ while args:
         only = re.compile(args.pop(0))
     elif opt == "--throttle":
         throttle = int(args.pop(0)) * 1024
+    elif opt == "--throttle-up":
+        throttle_up = int(args.pop(0)) * 1024
     else:
         sys.exit(f"fault-proxy.py: unknown option {opt}")
 rng = random.Random(seed)
@@ -90,12 +94,15 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def read_body(self, n):
         chunks = []
+        step = max(1, throttle_up // 10) if throttle_up else 1 << 16
         while n > 0:
-            b = self.rfile.read(min(n, 1 << 16))
+            b = self.rfile.read(min(n, step))
             if not b:
                 raise ConnectionError("client closed mid-body")
             chunks.append(b)
             n -= len(b)
+            if throttle_up:
+                time.sleep(len(b) / throttle_up)
         return b"".join(chunks)
 
     def handle_any(self):
