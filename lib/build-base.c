@@ -18,7 +18,6 @@
 #include "registry.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/stat.h>
 
 void blob_path(struct kiln_buf *out, const struct build *b, const struct kiln_digest *d)
@@ -82,7 +81,7 @@ static int feed_sink_write(void *ctx, const void *data, size_t len, struct kiln_
 	struct feed_sink *s = ctx;
 	int ret = registry_write_fd(&s->fd, data, len, err);
 
-	return ret < 0 ? ret : layer_feed_wrote(s->feed, len, err);
+	return ret < 0 || !s->feed ? ret : layer_feed_wrote(s->feed, len, err);
 }
 
 /* Download to a temporary file renamed into place only once verified. */
@@ -91,6 +90,7 @@ int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_f
 {
 	const struct blob_origin *o = blob_origin_find(b, d);
 	struct kiln_atomic_file f = KILN_ATOMIC_FILE_INIT;
+	struct feed_sink sink = { -1, feed };
 	struct registry_ref ref = REGISTRY_REF_INIT;
 	struct kiln_buf path = KILN_BUF_INIT, src = KILN_BUF_INIT;
 	char ds[KILN_DIGEST_STR_SIZE];
@@ -114,16 +114,11 @@ int blob_fetch_feed(struct build *b, const struct kiln_digest *d, struct layer_f
 	if ((ret = registry_ref_parse(&ref, o->repo, err)) < 0 ||
 	    (ret = kiln_atomic_file_open(&f, path.buf, 0644, err)) < 0)
 		goto out;
-	if (feed) {
-		struct feed_sink sink = { f.fd, feed };
-
+	sink.fd = f.fd;
+	if (feed)
 		layer_feed_opened(feed, f.fd);
-		ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
-					feed_sink_write, &sink, err);
-	} else {
-		ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1,
-					registry_write_fd, &f.fd, err);
-	}
+	ret = registry_blob_get(o->cache ? b->cache_client : b->pull, &ref, d, -1, feed_sink_write,
+				&sink, err);
 	if (ret < 0)
 		kiln_atomic_file_abort(&f);
 	else
@@ -142,21 +137,6 @@ int blob_fetch(struct build *b, const struct kiln_digest *d, struct kiln_error *
 	return blob_fetch_feed(b, d, NULL, err);
 }
 
-struct pull_job {
-	struct build *b;
-	const struct kiln_digest *d;
-	struct kiln_error err;
-	int ret;
-};
-
-static void *pull_one(void *arg)
-{
-	struct pull_job *j = arg;
-
-	j->ret = blob_fetch(j->b, j->d, &j->err);
-	return NULL;
-}
-
 bool blob_present(const struct build *b, const struct kiln_digest *d)
 {
 	struct kiln_buf path = KILN_BUF_INIT;
@@ -166,44 +146,6 @@ bool blob_present(const struct build *b, const struct kiln_digest *d)
 	ok = access(path.buf, F_OK) == 0;
 	kiln_buf_release(&path);
 	return ok;
-}
-
-/* A few at a time: images rarely have more than a dozen layers. */
-int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,
-		 struct kiln_error *err)
-{
-	enum { MAX_AT_ONCE = 4 };
-	struct pull_job *jobs = xcalloc(n + 1, sizeof(*jobs));
-	pthread_t th[MAX_AT_ONCE];
-	size_t nr = 0;
-	int ret = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!blob_present(b, &layers[i].digest))
-			jobs[nr++] = (struct pull_job){ .b = b, .d = &layers[i].digest };
-	}
-	for (size_t i = 0; i < nr; i += MAX_AT_ONCE) {
-		size_t k, m = nr - i < MAX_AT_ONCE ? nr - i : MAX_AT_ONCE;
-
-		for (k = 0; k < m; k++) {
-			if (pthread_create(&th[k], NULL, pull_one, &jobs[i + k]) != 0)
-				pull_one(&jobs[i + k]), th[k] = 0;
-		}
-		for (k = 0; k < m; k++) {
-			if (th[k])
-				pthread_join(th[k], NULL);
-		}
-	}
-	for (size_t i = 0; i < nr; i++) {
-		if (jobs[i].ret < 0 && ret == 0) {
-			ret = jobs[i].ret;
-			kiln_err(err, jobs[i].err.code, jobs[i].err.sys_errno, "%s",
-				 kiln_error_msg(&jobs[i].err));
-		}
-		kiln_error_release(&jobs[i].err);
-	}
-	free(jobs);
-	return ret;
 }
 
 static int buf_sink(void *ctx, const void *data, size_t len, struct kiln_error *err)

@@ -174,7 +174,8 @@ int base_image_tree(char **dir, struct build *b, const char *ref, struct kiln_er
 void blob_origin_add(struct build *b, const struct kiln_digest *d, const char *repo, bool cache,
 		     const char *file);
 const struct blob_origin *blob_origin_find(const struct build *b, const struct kiln_digest *d);
-/* Fetch the blobs of the layers that the blob store lacks, several at once. */
+/* Fetch the blobs of the layers that the blob store lacks, several at once
+ * (build-unpack.c). */
 int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,
 		 struct kiln_error *err);
 /* Fetch one blob into the blob store (thread-safe). */

@@ -9,6 +9,7 @@
  * The extractor hashes every byte it reads against the layer's digest, and
  * it sees the end of a layer only once the puller has verified and
  * committed the whole blob, so nothing unverified is ever taken as done.
+ * blobs_ensure() uses the same pullers for the outputs, with no reader.
  */
 #include "compat.h"
 #include "build-int.h"
@@ -231,6 +232,30 @@ static int unpack_stored(struct extract *x, struct build *b, const struct kiln_d
 	if (fd >= 0)
 		close(fd);
 	kiln_buf_release(&path);
+	return ret;
+}
+
+/* The same pullers with nobody reading: every missing blob fetched (the
+ * outputs need them whole), the first failure reported. */
+int blobs_ensure(struct build *b, const struct image_descriptor *layers, size_t n,
+		 struct kiln_error *err)
+{
+	struct unpack u = { 0 };
+	int ret = 0;
+
+	unpack_start(&u, b, layers, n);
+	for (size_t i = 0; i < u.nr_missing; i++) {
+		struct layer_feed *f = u.missing[i];
+
+		pthread_mutex_lock(&f->lock);
+		while (!f->done)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (f->ret < 0 && ret == 0)
+			ret = kiln_err(err, f->err.code, f->err.sys_errno, "%s",
+				       kiln_error_msg(&f->err));
+		pthread_mutex_unlock(&f->lock);
+	}
+	unpack_finish(&u);
 	return ret;
 }
 
