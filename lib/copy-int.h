@@ -52,12 +52,13 @@ struct copy_ctx {
 
 /* copy-pool.c: regular files written by worker threads. NULL when this
  * machine has one CPU (or no thread could start). copy_pool_add takes
- * src_fd; dst_dfd is duplicated. copy_pool_drain waits for every file
- * queued and returns the first failure. */
+ * src_fd and borrows dst_dfd, which must stay open until copy_pool_drain
+ * (the walker drains before it closes a directory); drain waits for every
+ * file queued and returns the first failure. */
 struct copy_pool;
 struct copy_pool *copy_pool_new(struct copy_ctx *c);
-int copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_fd, mode_t mode,
-		  const struct timespec times[2], struct kiln_error *err);
+void copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_fd, mode_t mode,
+		   const struct timespec times[2]);
 int copy_pool_drain(struct copy_pool *p, struct kiln_error *err);
 void copy_pool_free(struct copy_pool *p);
 

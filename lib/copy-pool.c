@@ -17,14 +17,13 @@
 #include "cpus.h"
 #include "error.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 
 #define POOL_MAX_THREADS 4
 
 struct pool_job {
-	int dst_dfd; /* the pool's own descriptors, closed when done */
-	int src_fd;
+	int dst_dfd; /* borrowed: open until the walker drains the pool */
+	int src_fd;  /* the job's, closed when done */
 	char *dname;
 	mode_t mode;
 	struct timespec times[2];
@@ -46,7 +45,6 @@ struct copy_pool {
 
 static void job_release(struct pool_job *j)
 {
-	close(j->dst_dfd);
 	close(j->src_fd);
 	free(j->dname);
 }
@@ -118,17 +116,15 @@ struct copy_pool *copy_pool_new(struct copy_ctx *c)
 	return p;
 }
 
-int copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_fd, mode_t mode,
-		  const struct timespec times[2], struct kiln_error *err)
+void copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_fd, mode_t mode,
+		   const struct timespec times[2])
 {
-	struct pool_job j = { .src_fd = src_fd, .mode = mode, .times = { times[0], times[1] } };
+	struct pool_job j = { .dst_dfd = dst_dfd,
+			      .src_fd = src_fd,
+			      .dname = xstrdup(dname),
+			      .mode = mode,
+			      .times = { times[0], times[1] } };
 
-	j.dst_dfd = fcntl(dst_dfd, F_DUPFD_CLOEXEC, 0);
-	if (j.dst_dfd < 0) {
-		close(src_fd);
-		return kiln_err(err, KILN_EIO, errno, "dup");
-	}
-	j.dname = xstrdup(dname);
 	pthread_mutex_lock(&p->lock);
 	if (p->head == p->nr)
 		p->head = p->nr = 0;
@@ -139,7 +135,6 @@ int copy_pool_add(struct copy_pool *p, int dst_dfd, const char *dname, int src_f
 	p->jobs[p->nr++] = j;
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->lock);
-	return 0;
 }
 
 int copy_pool_drain(struct copy_pool *p, struct kiln_error *err)

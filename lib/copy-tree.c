@@ -361,8 +361,10 @@ int copy_entry(struct copy_ctx *c, int src_dfd, const char *name, int src_fd, co
 		if (fd < 0)
 			return kiln_err(err, KILN_EIO, errno, "open source file '%s'", name);
 		/* one name, in a directory being walked: nothing waits for it */
-		if (c->pool && c->in_walk && st->st_nlink == 1 && fd != src_fd)
-			return copy_pool_add(c->pool, dst_dfd, dname, fd, mode, times, err);
+		if (c->pool && c->in_walk && st->st_nlink == 1 && fd != src_fd) {
+			copy_pool_add(c->pool, dst_dfd, dname, fd, mode, times);
+			return 0;
+		}
 		ret = copy_write_file(c, dst_dfd, dname, fd, NULL, 0, mode, times, err);
 		if (fd != src_fd)
 			close(fd);
